@@ -1,0 +1,1 @@
+//! Drop, the Palisade showcase app.
