@@ -24,9 +24,15 @@
 #![deny(missing_docs)]
 
 pub mod assets;
+pub mod auth;
+pub mod csrf;
+pub mod db;
 pub mod headers;
 pub mod https;
+pub mod mail;
 pub mod proxy;
+pub mod ratelimit;
 pub mod request_log;
 pub mod secret;
+pub mod session;
 pub mod template;

@@ -1,0 +1,1 @@
+//! Cross-site request forgery protection (being written).
