@@ -1,1 +1,182 @@
-//! Drop, the Palisade showcase app.
+//! Drop, the Palisade showcase app: a small team file-sharing app built only on the toolkit.
+//!
+//! [`prepare`] turns an [`AppConfig`] into everything the app needs on disk (data directory,
+//! key ring, certificate, database); [`router`] builds the full request path; [`run`] serves it
+//! until SIGTERM or Ctrl-C.
+
+pub mod config;
+mod pages;
+mod state;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use axum::Router;
+use palisade::headers::{Hsts, SecureHeadersConfig, SecureHeadersLayer};
+use palisade::https::{self, RedirectToHttps};
+use palisade::proxy::ClientIpLayer;
+use palisade::request_log::RequestLogLayer;
+use palisade::secret::KeyRing;
+use palisade::server::{Server, Transport};
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use crate::config::{AppConfig, Mode, Settings};
+pub use crate::state::AppState;
+
+/// Everything [`run`] needs, prepared from the configuration.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The shared state of the handlers.
+    pub state: AppState,
+    /// What the main listener speaks.
+    pub transport: Transport,
+}
+
+/// Creates the data directory, loads or generates the key ring and the certificate, and opens
+/// and migrates the database.
+///
+/// # Errors
+///
+/// A message saying what is wrong and how to fix it: a weak or missing key in production,
+/// unreadable certificate files, an unwritable data directory.
+pub async fn prepare(config: AppConfig) -> anyhow::Result<Prepared> {
+    https::install_crypto_provider();
+    create_private_dir(&config.data_dir)?;
+
+    let keys = match (&config.secret_key, config.mode) {
+        (Some(list), _) => KeyRing::parse(list).context("PALISADE_SECRET_KEY refused")?,
+        (None, Mode::Production) => {
+            bail!(palisade::secret::KeyError::Missing)
+        }
+        (None, Mode::Development) => {
+            let path = config.data_dir.join("secret.key");
+            let (ring, created) = KeyRing::load_or_create(&path)?;
+            if created {
+                tracing::info!(path = %path.display(), "generated a development secret key");
+            }
+            ring
+        }
+    };
+
+    let transport = if config.tls_terminated_by_proxy {
+        tracing::info!("TLS is terminated by a trusted proxy; serving plain HTTP behind it");
+        Transport::BehindTlsProxy
+    } else if let Some((cert, key)) = &config.tls_files {
+        Transport::Tls(https::server_config(cert, key)?)
+    } else {
+        let dev = https::dev_certificate(&config.data_dir)?;
+        tracing::info!(
+            cert = %dev.cert_path.display(),
+            sha256 = %dev.fingerprint,
+            created = dev.created,
+            "using the self-signed development certificate for localhost and 127.0.0.1"
+        );
+        Transport::Tls(https::server_config(&dev.cert_path, &dev.key_path)?)
+    };
+
+    let db_path = config.data_dir.join("palisade.db");
+    let db = palisade::db::connect_sqlite(&db_path)
+        .await
+        .with_context(|| format!("opening the database {}", db_path.display()))?;
+    palisade::db::migrate(&db).await.context("migrating the database")?;
+
+    let state = AppState::new(Arc::new(config), keys, db)?;
+    Ok(Prepared { state, transport })
+}
+
+fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).with_context(|| format!("creating the data directory {}", path.display()))
+}
+
+/// The full request path, outermost first: request log, client address, security headers,
+/// panic page, then the routes.
+pub fn router(state: AppState) -> Router {
+    let hsts = match &state.transport_is_tls {
+        true => Some(Hsts { preload: state.config.hsts_preload, ..Hsts::default() }),
+        false => Some(Hsts { preload: state.config.hsts_preload, ..Hsts::default() }),
+    };
+    let headers = SecureHeadersConfig { hsts, ..SecureHeadersConfig::default() };
+    let proxies = state.config.trusted_proxies.clone();
+    pages::routes(state)
+        .layer(CatchPanicLayer::custom(pages::panic_response))
+        .layer(SecureHeadersLayer::new(headers))
+        .layer(ClientIpLayer::new(proxies))
+        .layer(RequestLogLayer)
+}
+
+/// A running app: its addresses and the handle that stops it.
+#[derive(Debug)]
+pub struct Running {
+    /// The HTTPS (or proxied) listener's address.
+    pub https_addr: std::net::SocketAddr,
+    /// The redirect listener's address.
+    pub http_addr: Option<std::net::SocketAddr>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops the app gracefully and waits for it.
+    ///
+    /// # Errors
+    ///
+    /// A listener's I/O error.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Prepares and starts the app on its configured addresses, returning once it listens.
+///
+/// # Errors
+///
+/// As [`prepare`], and when an address cannot be bound.
+pub async fn start(config: AppConfig) -> anyhow::Result<Running> {
+    let https_addr = config.https_addr;
+    let http_addr = config.http_addr;
+    let public_url = config.public_url.clone();
+    let prepared = prepare(config).await?;
+    let main = TcpListener::bind(https_addr)
+        .with_context(|| format!("binding the HTTPS listener to {https_addr}"))?;
+    let mut server = Server::new(main, prepared.transport.clone());
+    if let Some(addr) = http_addr {
+        let listener = TcpListener::bind(addr)
+            .with_context(|| format!("binding the HTTP redirect listener to {addr}"))?;
+        server = server.with_redirect(listener, RedirectToHttps::new(public_url));
+    }
+    let https_addr = server.main_addr()?;
+    let http_addr = server.redirect_addr();
+    let mut state = prepared.state;
+    state.transport_is_tls = matches!(prepared.transport, Transport::Tls(_));
+    let app = router(state);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        tokio::select! {
+            _ = stopped => {},
+            () = palisade::server::shutdown_signal() => {},
+        }
+    };
+    let task = tokio::spawn(server.serve(app, shutdown));
+    tracing::info!(https = %https_addr, http = ?http_addr, "palisade is listening");
+    Ok(Running { https_addr, http_addr, stop, task })
+}
+
+/// Runs the app until SIGTERM or Ctrl-C.
+///
+/// # Errors
+///
+/// As [`start`].
+pub async fn run(config: AppConfig) -> anyhow::Result<()> {
+    let public = config.public_url.clone();
+    let running = start(config).await?;
+    tracing::info!(url = %public, "open this address in a browser");
+    running.task.await??;
+    Ok(())
+}

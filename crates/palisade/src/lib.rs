@@ -34,5 +34,6 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod request_log;
 pub mod secret;
+pub mod server;
 pub mod session;
 pub mod template;

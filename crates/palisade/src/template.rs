@@ -76,7 +76,7 @@ impl Templates {
     {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| AutoEscape::Html);
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
         for (name, source) in sources {
             env.add_template(name, source)?;
         }
