@@ -37,13 +37,18 @@ pub struct Settings {
     pub http_addr: Option<String>,
 
     /// The only origin used for absolute links and redirects.
-    /// Default in development: https://localhost:<https port>; required in production.
+    /// Default in development: https://localhost:HTTPS_PORT; required in production.
     #[arg(long, env = "PALISADE_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
 
     /// Secret key, or several separated by commas (newest first; older ones still verify).
-    /// Default in development: generated into <data-dir>/secret.key; required in production.
-    #[arg(long, env = "PALISADE_SECRET_KEY", value_name = "KEYS", hide_env_values = true)]
+    /// Default in development: generated into DATA_DIR/secret.key; required in production.
+    #[arg(
+        long,
+        env = "PALISADE_SECRET_KEY",
+        value_name = "KEYS",
+        hide_env_values = true
+    )]
     pub secret_key: Option<String>,
 
     /// TLS certificate chain (PEM). Default in development: a generated self-signed certificate.
@@ -73,7 +78,11 @@ pub struct Settings {
     pub session_idle_timeout: Option<String>,
 
     /// A session ends this long after sign-in, active or not. Default: 12h.
-    #[arg(long, env = "PALISADE_SESSION_ABSOLUTE_TIMEOUT", value_name = "DURATION")]
+    #[arg(
+        long,
+        env = "PALISADE_SESSION_ABSOLUTE_TIMEOUT",
+        value_name = "DURATION"
+    )]
     pub session_absolute_timeout: Option<String>,
 
     /// Log format: `text` or `json`. Default: text.
@@ -162,14 +171,21 @@ impl AppConfig {
             "production" | "prod" => Mode::Production,
             other => bail!("PALISADE_MODE must be `development` or `production`, not `{other}`"),
         };
-        let addr = |value: Option<String>, default: &str, name: &str| -> anyhow::Result<SocketAddr> {
-            let value = value.unwrap_or_else(|| default.to_owned());
-            value.parse().with_context(|| format!("{name}: `{value}` is not an address like 127.0.0.1:8443"))
-        };
+        let addr =
+            |value: Option<String>, default: &str, name: &str| -> anyhow::Result<SocketAddr> {
+                let value = value.unwrap_or_else(|| default.to_owned());
+                value.parse().with_context(|| {
+                    format!("{name}: `{value}` is not an address like 127.0.0.1:8443")
+                })
+            };
         let https_addr = addr(s.https_addr, "127.0.0.1:8443", "PALISADE_HTTPS_ADDR")?;
         let http_addr = match s.http_addr.as_deref() {
             Some("off" | "none" | "") => None,
-            other => Some(addr(other.map(str::to_owned), "127.0.0.1:8080", "PALISADE_HTTP_ADDR")?),
+            other => Some(addr(
+                other.map(str::to_owned),
+                "127.0.0.1:8080",
+                "PALISADE_HTTP_ADDR",
+            )?),
         };
         let public_url = match s.public_url {
             Some(url) => {
@@ -184,7 +200,9 @@ impl AppConfig {
                 parsed
             }
             None if mode == Mode::Production => {
-                bail!("PALISADE_PUBLIC_URL is required in production (e.g. https://files.example.com)")
+                bail!(
+                    "PALISADE_PUBLIC_URL is required in production (e.g. https://files.example.com)"
+                )
             }
             None => Url::parse(&format!("https://localhost:{}", https_addr.port()))?,
         };
@@ -208,19 +226,27 @@ impl AppConfig {
                  PALISADE_TLS_TERMINATED_BY_PROXY=true with PALISADE_TRUSTED_PROXIES"
             );
         }
-        let duration = |value: Option<String>, default: &str, name: &str| -> anyhow::Result<Duration> {
-            let value = value.unwrap_or_else(|| default.to_owned());
-            let d = humantime::parse_duration(&value)
-                .with_context(|| format!("{name}: `{value}` is not a duration like 30m or 8h"))?;
-            if d.is_zero() {
-                bail!("{name} must be longer than zero");
-            }
-            Ok(d)
-        };
-        let session_idle_timeout =
-            duration(s.session_idle_timeout, "30m", "PALISADE_SESSION_IDLE_TIMEOUT")?;
-        let session_absolute_timeout =
-            duration(s.session_absolute_timeout, "12h", "PALISADE_SESSION_ABSOLUTE_TIMEOUT")?;
+        let duration =
+            |value: Option<String>, default: &str, name: &str| -> anyhow::Result<Duration> {
+                let value = value.unwrap_or_else(|| default.to_owned());
+                let d = humantime::parse_duration(&value).with_context(|| {
+                    format!("{name}: `{value}` is not a duration like 30m or 8h")
+                })?;
+                if d.is_zero() {
+                    bail!("{name} must be longer than zero");
+                }
+                Ok(d)
+            };
+        let session_idle_timeout = duration(
+            s.session_idle_timeout,
+            "30m",
+            "PALISADE_SESSION_IDLE_TIMEOUT",
+        )?;
+        let session_absolute_timeout = duration(
+            s.session_absolute_timeout,
+            "12h",
+            "PALISADE_SESSION_ABSOLUTE_TIMEOUT",
+        )?;
         let log_json = match s.log_format.as_deref().unwrap_or("text") {
             "text" => false,
             "json" => true,
@@ -228,7 +254,9 @@ impl AppConfig {
         };
         Ok(Self {
             mode,
-            data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from("./palisade-data")),
+            data_dir: s
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from("./palisade-data")),
             https_addr,
             http_addr,
             public_url,
@@ -263,8 +291,14 @@ mod tests {
 
     #[test]
     fn flags_beat_environment_which_beats_the_file() {
-        let file: Settings = toml::from_str("data_dir = \"/from-file\"\nmode = \"development\"\nhttps_addr = \"127.0.0.1:1\"").unwrap();
-        let upper = Settings { data_dir: Some("/from-flags".into()), ..Settings::default() };
+        let file: Settings = toml::from_str(
+            "data_dir = \"/from-file\"\nmode = \"development\"\nhttps_addr = \"127.0.0.1:1\"",
+        )
+        .unwrap();
+        let upper = Settings {
+            data_dir: Some("/from-flags".into()),
+            ..Settings::default()
+        };
         let merged = upper.over(file);
         assert_eq!(merged.data_dir, Some(PathBuf::from("/from-flags")));
         assert_eq!(merged.https_addr.as_deref(), Some("127.0.0.1:1"));
@@ -277,23 +311,40 @@ mod tests {
 
     #[test]
     fn production_requires_public_url_and_tls() {
-        let s = Settings { mode: Some("production".into()), ..Settings::default() };
+        let s = Settings {
+            mode: Some("production".into()),
+            ..Settings::default()
+        };
         let err = AppConfig::resolve(s.clone()).unwrap_err().to_string();
         assert!(err.contains("PALISADE_PUBLIC_URL"), "{err}");
-        let s = Settings { public_url: Some("https://x.example".into()), ..s };
+        let s = Settings {
+            public_url: Some("https://x.example".into()),
+            ..s
+        };
         let err = AppConfig::resolve(s).unwrap_err().to_string();
         assert!(err.contains("PALISADE_TLS_CERT"), "{err}");
     }
 
     #[test]
     fn proxy_tls_needs_trusted_proxies() {
-        let s = Settings { tls_terminated_by_proxy: Some(true), ..Settings::default() };
-        assert!(AppConfig::resolve(s).unwrap_err().to_string().contains("TRUSTED_PROXIES"));
+        let s = Settings {
+            tls_terminated_by_proxy: Some(true),
+            ..Settings::default()
+        };
+        assert!(
+            AppConfig::resolve(s)
+                .unwrap_err()
+                .to_string()
+                .contains("TRUSTED_PROXIES")
+        );
     }
 
     #[test]
     fn plain_http_public_urls_are_refused() {
-        let s = Settings { public_url: Some("http://x.example".into()), ..Settings::default() };
+        let s = Settings {
+            public_url: Some("http://x.example".into()),
+            ..Settings::default()
+        };
         assert!(AppConfig::resolve(s).is_err());
     }
 
@@ -307,7 +358,10 @@ mod tests {
         let c = AppConfig::resolve(s).unwrap();
         assert_eq!(c.session_idle_timeout, Duration::from_secs(2));
         assert_eq!(c.session_absolute_timeout, Duration::from_secs(45 * 60));
-        let bad = Settings { session_idle_timeout: Some("soon".into()), ..Settings::default() };
+        let bad = Settings {
+            session_idle_timeout: Some("soon".into()),
+            ..Settings::default()
+        };
         assert!(AppConfig::resolve(bad).is_err());
     }
 }

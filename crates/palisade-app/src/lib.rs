@@ -79,7 +79,9 @@ pub async fn prepare(config: AppConfig) -> anyhow::Result<Prepared> {
     let db = palisade::db::connect_sqlite(&db_path)
         .await
         .with_context(|| format!("opening the database {}", db_path.display()))?;
-    palisade::db::migrate(&db).await.context("migrating the database")?;
+    palisade::db::migrate(&db)
+        .await
+        .context("migrating the database")?;
 
     let state = AppState::new(Arc::new(config), keys, db)?;
     Ok(Prepared { state, transport })
@@ -90,17 +92,24 @@ fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path).with_context(|| format!("creating the data directory {}", path.display()))
+    builder
+        .create(path)
+        .with_context(|| format!("creating the data directory {}", path.display()))
 }
 
 /// The full request path, outermost first: request log, client address, security headers,
 /// panic page, then the routes.
 pub fn router(state: AppState) -> Router {
-    let hsts = match &state.transport_is_tls {
-        true => Some(Hsts { preload: state.config.hsts_preload, ..Hsts::default() }),
-        false => Some(Hsts { preload: state.config.hsts_preload, ..Hsts::default() }),
+    // The public URL is always https (checked by the configuration), so HSTS is right even
+    // behind a TLS-terminating proxy.
+    let hsts = Some(Hsts {
+        preload: state.config.hsts_preload,
+        ..Hsts::default()
+    });
+    let headers = SecureHeadersConfig {
+        hsts,
+        ..SecureHeadersConfig::default()
     };
-    let headers = SecureHeadersConfig { hsts, ..SecureHeadersConfig::default() };
     let proxies = state.config.trusted_proxies.clone();
     pages::routes(state)
         .layer(CatchPanicLayer::custom(pages::panic_response))
@@ -139,16 +148,32 @@ impl Running {
 ///
 /// As [`prepare`], and when an address cannot be bound.
 pub async fn start(config: AppConfig) -> anyhow::Result<Running> {
-    let https_addr = config.https_addr;
-    let http_addr = config.http_addr;
+    let main = TcpListener::bind(config.https_addr)
+        .with_context(|| format!("binding the HTTPS listener to {}", config.https_addr))?;
+    let redirect = match config.http_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .with_context(|| format!("binding the HTTP redirect listener to {addr}"))?,
+        ),
+        None => None,
+    };
+    start_on(config, main, redirect).await
+}
+
+/// Like [`start`], on listeners the caller bound (tests bind `127.0.0.1:0`).
+///
+/// # Errors
+///
+/// As [`prepare`].
+pub async fn start_on(
+    config: AppConfig,
+    main: TcpListener,
+    redirect: Option<TcpListener>,
+) -> anyhow::Result<Running> {
     let public_url = config.public_url.clone();
     let prepared = prepare(config).await?;
-    let main = TcpListener::bind(https_addr)
-        .with_context(|| format!("binding the HTTPS listener to {https_addr}"))?;
     let mut server = Server::new(main, prepared.transport.clone());
-    if let Some(addr) = http_addr {
-        let listener = TcpListener::bind(addr)
-            .with_context(|| format!("binding the HTTP redirect listener to {addr}"))?;
+    if let Some(listener) = redirect {
         server = server.with_redirect(listener, RedirectToHttps::new(public_url));
     }
     let https_addr = server.main_addr()?;
@@ -165,7 +190,12 @@ pub async fn start(config: AppConfig) -> anyhow::Result<Running> {
     };
     let task = tokio::spawn(server.serve(app, shutdown));
     tracing::info!(https = %https_addr, http = ?http_addr, "palisade is listening");
-    Ok(Running { https_addr, http_addr, stop, task })
+    Ok(Running {
+        https_addr,
+        http_addr,
+        stop,
+        task,
+    })
 }
 
 /// Runs the app until SIGTERM or Ctrl-C.

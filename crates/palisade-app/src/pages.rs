@@ -16,16 +16,27 @@ pub(crate) fn routes(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/healthz", get(healthz))
-        .route(palisade::headers::CSP_REPORT_PATH, post(palisade::headers::csp_report))
+        .route(
+            palisade::headers::CSP_REPORT_PATH,
+            post(palisade::headers::csp_report),
+        )
         .merge(state.assets.router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(axum::middleware::from_fn(palisade::request_log::remember_route))
+        .route_layer(axum::middleware::from_fn(
+            palisade::request_log::remember_route,
+        ))
         .with_state(state)
 }
 
 async fn index(State(state): State<AppState>, nonce: CspNonce) -> Response {
-    render(&state, &nonce, StatusCode::OK, "index.html", minijinja::context! {})
+    render(
+        &state,
+        &nonce,
+        StatusCode::OK,
+        "index.html",
+        minijinja::context! {},
+    )
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -33,7 +44,13 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn not_found(State(state): State<AppState>, nonce: CspNonce) -> Response {
-    error_page(&state, &nonce, StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.")
+    error_page(
+        &state,
+        &nonce,
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is nothing at this address.",
+    )
 }
 
 async fn method_not_allowed(State(state): State<AppState>, nonce: CspNonce) -> Response {
@@ -53,7 +70,13 @@ pub(crate) fn error_page(
     title: &str,
     message: &str,
 ) -> Response {
-    render(state, nonce, status, "error.html", minijinja::context! { title, message })
+    render(
+        state,
+        nonce,
+        status,
+        "error.html",
+        minijinja::context! { title, message },
+    )
 }
 
 pub(crate) fn render<S: serde::Serialize>(
@@ -63,7 +86,10 @@ pub(crate) fn render<S: serde::Serialize>(
     template: &str,
     context: S,
 ) -> Response {
-    let cx = RenderContext { nonce: nonce.as_str().to_owned(), csrf_token: None };
+    let cx = RenderContext {
+        nonce: nonce.as_str().to_owned(),
+        csrf_token: None,
+    };
     let ctx = minijinja::context! { user => (), flash => (), ..minijinja::Value::from(minijinja::value::Serde(context)) };
     match state.templates.render(template, &cx, ctx) {
         Ok(html) => (status, Html(html)).into_response(),

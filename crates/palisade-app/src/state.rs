@@ -45,6 +45,13 @@ impl AppState {
             ],
             assets.clone(),
         )?;
-        Ok(Self { config, keys, db, templates, assets, transport_is_tls: true })
+        Ok(Self {
+            config,
+            keys,
+            db,
+            templates,
+            assets,
+            transport_is_tls: true,
+        })
     }
 }

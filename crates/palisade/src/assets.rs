@@ -55,10 +55,27 @@ impl StaticAssets {
                 None => format!("{name}.{hash}"),
             };
             urls.insert(name.to_owned(), format!("/static/{fingerprinted}"));
-            by_name.insert(fingerprinted, Asset { bytes, content_type, immutable: true });
-            by_name.insert(name.to_owned(), Asset { bytes, content_type, immutable: false });
+            by_name.insert(
+                fingerprinted,
+                Asset {
+                    bytes,
+                    content_type,
+                    immutable: true,
+                },
+            );
+            by_name.insert(
+                name.to_owned(),
+                Asset {
+                    bytes,
+                    content_type,
+                    immutable: false,
+                },
+            );
         }
-        Self { by_name: Arc::new(by_name), urls: Arc::new(urls) }
+        Self {
+            by_name: Arc::new(by_name),
+            urls: Arc::new(urls),
+        }
     }
 
     /// The fingerprinted URL of a file, or `None` for an unknown name.
@@ -82,10 +99,17 @@ impl StaticAssets {
         let Some(asset) = self.by_name.get(file) else {
             return (StatusCode::NOT_FOUND, "Not found.\n").into_response();
         };
-        let cache = if asset.immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+        let cache = if asset.immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
         (
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(asset.content_type),
+                ),
                 (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
             ],
             asset.bytes,
@@ -121,10 +145,20 @@ mod tests {
         let assets = StaticAssets::new([("app.js", &b"console.log(1)"[..])]);
         let url = assets.url("app.js").unwrap();
         let app: Router = assets.router();
-        let r = app.clone().oneshot(Request::get(&url).body(Body::empty()).unwrap()).await.unwrap();
+        let r = app
+            .clone()
+            .oneshot(Request::get(&url).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
-        assert_eq!(r.headers()["content-type"], "text/javascript; charset=utf-8");
-        assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
         let r = app
             .clone()
             .oneshot(Request::get("/static/app.js").body(Body::empty()).unwrap())
@@ -132,7 +166,11 @@ mod tests {
             .unwrap();
         assert_eq!(r.headers()["cache-control"], "no-cache");
         let r = app
-            .oneshot(Request::get("/static/..%2fsecret.key").body(Body::empty()).unwrap())
+            .oneshot(
+                Request::get("/static/..%2fsecret.key")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(r.status(), 404);

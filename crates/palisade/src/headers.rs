@@ -65,7 +65,11 @@ pub struct Hsts {
 
 impl Default for Hsts {
     fn default() -> Self {
-        Self { max_age: Duration::from_secs(31_536_000), include_subdomains: true, preload: false }
+        Self {
+            max_age: Duration::from_secs(31_536_000),
+            include_subdomains: true,
+            preload: false,
+        }
     }
 }
 
@@ -153,11 +157,10 @@ impl<S: Send + Sync> FromRequestParts<S> for CspNonce {
     type Rejection = (StatusCode, &'static str);
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<CspNonce>()
-            .cloned()
-            .ok_or((StatusCode::INTERNAL_SERVER_ERROR, "SecureHeadersLayer is not installed"))
+        parts.extensions.get::<CspNonce>().cloned().ok_or((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SecureHeadersLayer is not installed",
+        ))
     }
 }
 
@@ -193,9 +196,15 @@ impl SecureHeadersLayer {
         };
         let mut fixed = vec![
             (header::X_FRAME_OPTIONS, value(config.frame_options)),
-            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
             (header::REFERRER_POLICY, value(config.referrer_policy)),
-            (HeaderName::from_static("permissions-policy"), value(&config.permissions_policy)),
+            (
+                HeaderName::from_static("permissions-policy"),
+                value(&config.permissions_policy),
+            ),
             (
                 HeaderName::from_static("cross-origin-opener-policy"),
                 value(config.cross_origin_opener_policy),
@@ -212,7 +221,14 @@ impl SecureHeadersLayer {
             ));
         }
         let hsts = config.hsts.as_ref().map(|h| value(&h.header_value()));
-        Self { shared: Arc::new(Shared { hsts, csp_before, csp_after, fixed }) }
+        Self {
+            shared: Arc::new(Shared {
+                hsts,
+                csp_before,
+                csp_after,
+                fixed,
+            }),
+        }
     }
 }
 
@@ -220,7 +236,10 @@ impl<S> Layer<S> for SecureHeadersLayer {
     type Service = SecureHeaders<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SecureHeaders { inner, shared: self.shared.clone() }
+        SecureHeaders {
+            inner,
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -271,7 +290,12 @@ impl Shared {
             }
         }
         if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-            let csp = format!("{}'nonce-{}'{}", self.csp_before, nonce.as_str(), self.csp_after);
+            let csp = format!(
+                "{}'nonce-{}'{}",
+                self.csp_before,
+                nonce.as_str(),
+                self.csp_after
+            );
             if let Ok(v) = HeaderValue::from_str(&csp) {
                 headers.insert(header::CONTENT_SECURITY_POLICY, v);
             }
@@ -317,7 +341,9 @@ pub async fn csp_report(body: Bytes) -> Response {
         return StatusCode::TOO_MANY_REQUESTS.into_response();
     }
     let report: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let item = report.get("csp-report").or_else(|| report.get(0).and_then(|r| r.get("body")));
+    let item = report
+        .get("csp-report")
+        .or_else(|| report.get(0).and_then(|r| r.get("body")));
     let field = |names: &[&str]| {
         names
             .iter()
@@ -347,10 +373,19 @@ mod tests {
 
     fn app() -> Router {
         Router::new()
-            .route("/", get(|nonce: CspNonce| async move { format!("nonce={}", nonce.as_str()) }))
+            .route(
+                "/",
+                get(|nonce: CspNonce| async move { format!("nonce={}", nonce.as_str()) }),
+            )
             .route(
                 "/boom",
-                get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, [("server", "nginx/1.2")], "") }),
+                get(|| async {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        [("server", "nginx/1.2")],
+                        "",
+                    )
+                }),
             )
             .route(
                 "/download",
@@ -363,7 +398,10 @@ mod tests {
     }
 
     async fn get_path(path: &str) -> Response {
-        app().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap()
+        app()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
@@ -371,7 +409,10 @@ mod tests {
         for path in ["/", "/missing", "/boom"] {
             let r = get_path(path).await;
             let h = r.headers();
-            assert_eq!(h["strict-transport-security"], "max-age=31536000; includeSubDomains");
+            assert_eq!(
+                h["strict-transport-security"],
+                "max-age=31536000; includeSubDomains"
+            );
             assert_eq!(h.get_all("strict-transport-security").iter().count(), 1);
             let csp = h["content-security-policy"].to_str().unwrap();
             for directive in [
@@ -383,13 +424,21 @@ mod tests {
                 "form-action 'self'",
                 "report-uri /csp-report",
             ] {
-                assert!(csp.contains(directive), "{path}: {directive} missing from {csp}");
+                assert!(
+                    csp.contains(directive),
+                    "{path}: {directive} missing from {csp}"
+                );
             }
             assert!(!csp.contains("unsafe-inline"));
             assert_eq!(h["x-frame-options"], "DENY");
             assert_eq!(h["x-content-type-options"], "nosniff");
             assert_eq!(h["referrer-policy"], "strict-origin-when-cross-origin");
-            assert!(h["permissions-policy"].to_str().unwrap().contains("camera=()"));
+            assert!(
+                h["permissions-policy"]
+                    .to_str()
+                    .unwrap()
+                    .contains("camera=()")
+            );
             assert_eq!(h["cross-origin-opener-policy"], "same-origin");
             assert_eq!(h["cross-origin-resource-policy"], "same-origin");
             assert!(h.get("server").is_none());
@@ -402,7 +451,10 @@ mod tests {
         let a = get_path("/").await;
         let b = get_path("/").await;
         let nonce_of = |r: &Response| {
-            let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+            let csp = r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_owned();
             let start = csp.find("'nonce-").unwrap() + 7;
             csp[start..start + csp[start..].find('\'').unwrap()].to_owned()
         };
@@ -416,7 +468,10 @@ mod tests {
     #[tokio::test]
     async fn relaxed_route_keeps_its_own_csp() {
         let r = get_path("/download").await;
-        assert_eq!(r.headers()["content-security-policy"], "sandbox; default-src 'none'");
+        assert_eq!(
+            r.headers()["content-security-policy"],
+            "sandbox; default-src 'none'"
+        );
         assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     }
 
@@ -424,15 +479,26 @@ mod tests {
     async fn without_hsts_no_hsts_header_is_sent() {
         let app = Router::new()
             .route("/", get(|| async { "x" }))
-            .layer(SecureHeadersLayer::new(SecureHeadersConfig::default().without_hsts()));
-        let r = app.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+            .layer(SecureHeadersLayer::new(
+                SecureHeadersConfig::default().without_hsts(),
+            ));
+        let r = app
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         assert!(r.headers().get("strict-transport-security").is_none());
     }
 
     #[test]
     fn preload_only_when_asked() {
         assert!(!Hsts::default().header_value().contains("preload"));
-        let h = Hsts { preload: true, ..Hsts::default() };
-        assert_eq!(h.header_value(), "max-age=31536000; includeSubDomains; preload");
+        let h = Hsts {
+            preload: true,
+            ..Hsts::default()
+        };
+        assert_eq!(
+            h.header_value(),
+            "max-age=31536000; includeSubDomains; preload"
+        );
     }
 }

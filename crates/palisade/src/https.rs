@@ -21,6 +21,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest as _, Sha256};
 use url::Url;
@@ -67,19 +68,29 @@ pub fn install_crypto_provider() {
 /// [`TlsError`] when a file is unreadable or holds no certificate or key, or rustls refuses them.
 pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| TlsError::File { path: path.to_owned(), source })
+        std::fs::read(path).map_err(|source| TlsError::File {
+            path: path.to_owned(),
+            source,
+        })
     };
     let cert_pem = read(cert_path)?;
     let key_pem = read(key_path)?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|source| TlsError::File { path: cert_path.to_owned(), source })?;
+        .map_err(|_| TlsError::Pem {
+            path: cert_path.to_owned(),
+            what: "unreadable PEM",
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::Pem { path: cert_path.to_owned(), what: "no certificate found" });
+        return Err(TlsError::Pem {
+            path: cert_path.to_owned(),
+            what: "no certificate found",
+        });
     }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|source| TlsError::File { path: key_path.to_owned(), source })?
-        .ok_or_else(|| TlsError::Pem { path: key_path.to_owned(), what: "no private key found" })?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsError::Pem {
+        path: key_path.to_owned(),
+        what: "no private key found",
+    })?;
     server_config_from_der(certs, key)
 }
 
@@ -128,7 +139,11 @@ pub fn dev_certificate(dir: &Path) -> Result<DevCertificate, TlsError> {
     if !cert_path.exists() || !key_path.exists() {
         std::fs::create_dir_all(cert_path.parent().expect("has a parent"))
             .map_err(file_error(&cert_path))?;
-        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+        let names = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
         let certified = rcgen::generate_simple_self_signed(names)?;
         write_private(&key_path, certified.signing_key.serialize_pem().as_bytes())
             .map_err(file_error(&key_path))?;
@@ -136,16 +151,25 @@ pub fn dev_certificate(dir: &Path) -> Result<DevCertificate, TlsError> {
         created = true;
     }
     let pem = std::fs::read(&cert_path).map_err(file_error(&cert_path))?;
-    let der = rustls_pemfile::certs(&mut pem.as_slice())
-        .next()
-        .ok_or(TlsError::Pem { path: cert_path.clone(), what: "no certificate found" })?
-        .map_err(file_error(&cert_path))?;
-    Ok(DevCertificate { fingerprint: fingerprint(&der), cert_path, key_path, created })
+    let der = CertificateDer::from_pem_slice(&pem).map_err(|_| TlsError::Pem {
+        path: cert_path.clone(),
+        what: "no certificate found",
+    })?;
+    Ok(DevCertificate {
+        fingerprint: fingerprint(&der),
+        cert_path,
+        key_path,
+        created,
+    })
 }
 
 /// The SHA-256 fingerprint of a DER certificate, as `AB:CD:…`.
 pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + use<> {
@@ -176,12 +200,18 @@ impl RedirectToHttps {
     /// Redirects to `public_url`'s scheme, host and port.
     pub fn new(public_url: Url) -> Self {
         let origin = public_url.origin().ascii_serialization();
-        Self { origin: origin.into() }
+        Self {
+            origin: origin.into(),
+        }
     }
 
     /// The location for a request target (path and query).
     pub fn location(&self, path_and_query: &str) -> String {
-        let target = if path_and_query.starts_with('/') { path_and_query } else { "/" };
+        let target = if path_and_query.starts_with('/') {
+            path_and_query
+        } else {
+            "/"
+        };
         format!("{}{}", self.origin, target)
     }
 
@@ -199,7 +229,10 @@ impl RedirectToHttps {
         match HeaderValue::from_str(&location) {
             Ok(value) => (
                 StatusCode::PERMANENT_REDIRECT,
-                [(header::LOCATION, value), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+                [
+                    (header::LOCATION, value),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                ],
                 "Use HTTPS.\n",
             )
                 .into_response(),
@@ -218,7 +251,10 @@ mod tests {
         assert_eq!(r.location("/x?y=1"), "https://localhost:8443/x?y=1");
         assert_eq!(r.location("/"), "https://localhost:8443/");
         // An absolute-form target never becomes the redirect host.
-        assert_eq!(r.location("http://evil.example/x"), "https://localhost:8443/");
+        assert_eq!(
+            r.location("http://evil.example/x"),
+            "https://localhost:8443/"
+        );
     }
 
     #[test]

@@ -45,7 +45,11 @@ impl TrustedProxies {
     /// A message naming the entry that is neither a CIDR range nor an address.
     pub fn parse(list: &str) -> Result<Self, String> {
         let mut nets = Vec::new();
-        for item in list.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+        for item in list
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             let net = item
                 .parse::<IpNet>()
                 .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
@@ -75,7 +79,9 @@ impl TrustedProxies {
         // Walk X-Forwarded-For from the right: each hop was appended by the proxy before it.
         let mut hops: Vec<IpAddr> = Vec::new();
         for value in headers.get_all("x-forwarded-for") {
-            let Ok(text) = value.to_str() else { return peer };
+            let Ok(text) = value.to_str() else {
+                return peer;
+            };
             for part in text.split(',') {
                 match part.trim().parse::<IpAddr>() {
                     Ok(ip) => hops.push(canonical(ip)),
@@ -84,7 +90,10 @@ impl TrustedProxies {
                 }
             }
         }
-        hops.into_iter().rev().find(|ip| !self.contains(*ip)).unwrap_or(peer)
+        hops.into_iter()
+            .rev()
+            .find(|ip| !self.contains(*ip))
+            .unwrap_or(peer)
     }
 
     /// The `X-Forwarded-Proto` a trusted proxy reported, lower-cased.
@@ -140,7 +149,9 @@ pub struct ClientIpLayer {
 impl ClientIpLayer {
     /// A layer trusting forwarding headers only from `proxies`.
     pub fn new(proxies: TrustedProxies) -> Self {
-        Self { proxies: Arc::new(proxies) }
+        Self {
+            proxies: Arc::new(proxies),
+        }
     }
 }
 
@@ -148,7 +159,10 @@ impl<S> Layer<S> for ClientIpLayer {
     type Service = ClientIpService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ClientIpService { inner, proxies: self.proxies.clone() }
+        ClientIpService {
+            inner,
+            proxies: self.proxies.clone(),
+        }
     }
 }
 
@@ -217,7 +231,10 @@ mod tests {
         let peer: IpAddr = "10.0.0.2".parse().unwrap();
         // The client forged the first entry; the proxies appended the rest.
         let h = headers(&["6.6.6.6, 198.51.100.7", "10.0.0.3"]);
-        assert_eq!(p.client_ip(peer, &h), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            p.client_ip(peer, &h),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

@@ -181,15 +181,20 @@ impl KeyRing {
     /// [`KeyError::Missing`] for an empty list, [`KeyError::Placeholder`] or [`KeyError::Weak`]
     /// for the first key that fails [`check_key`].
     pub fn from_keys(keys: Vec<String>) -> Result<Self, KeyError> {
-        let keys: Vec<String> =
-            keys.into_iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect();
+        let keys: Vec<String> = keys
+            .into_iter()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty())
+            .collect();
         if keys.is_empty() {
             return Err(KeyError::Missing);
         }
         for (i, key) in keys.iter().enumerate() {
             check_key(key, i + 1)?;
         }
-        Ok(Self { keys: keys.into_iter().map(|text| MasterKey { text }).collect() })
+        Ok(Self {
+            keys: keys.into_iter().map(|text| MasterKey { text }).collect(),
+        })
     }
 
     /// Parses the `PALISADE_SECRET_KEY` form: one key, or several separated by commas, newest
@@ -204,7 +209,11 @@ impl KeyRing {
 
     /// A ring with one fresh random key.
     pub fn generate() -> Self {
-        Self { keys: vec![MasterKey { text: Self::generate_key_string() }] }
+        Self {
+            keys: vec![MasterKey {
+                text: Self::generate_key_string(),
+            }],
+        }
     }
 
     /// A fresh random key in configuration form: 32 random bytes, base64url without padding.
@@ -222,7 +231,10 @@ impl KeyRing {
     /// [`KeyError::File`] when the file cannot be read or created, and the errors of
     /// [`KeyRing::parse`] when its content is weak.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), KeyError> {
-        let file_error = |source| KeyError::File { path: path.display().to_string(), source };
+        let file_error = |source| KeyError::File {
+            path: path.display().to_string(),
+            source,
+        };
         match std::fs::read_to_string(path) {
             Ok(text) => Ok((Self::parse(&text)?, false)),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -232,8 +244,15 @@ impl KeyRing {
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
                 let mut file = options.open(path).map_err(file_error)?;
-                file.write_all(key.as_bytes()).and_then(|()| file.sync_all()).map_err(file_error)?;
-                Ok((Self { keys: vec![MasterKey { text: key }] }, true))
+                file.write_all(key.as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .map_err(file_error)?;
+                Ok((
+                    Self {
+                        keys: vec![MasterKey { text: key }],
+                    },
+                    true,
+                ))
             }
             Err(err) => Err(file_error(err)),
         }
@@ -242,7 +261,11 @@ impl KeyRing {
     /// The ring in configuration form (comma-separated, newest first). This reveals the keys:
     /// write it only where a secret belongs.
     pub fn to_config_string(&self) -> String {
-        self.keys.iter().map(|k| k.text.as_str()).collect::<Vec<_>>().join(",")
+        self.keys
+            .iter()
+            .map(|k| k.text.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// How many keys the ring holds.
@@ -257,7 +280,9 @@ impl KeyRing {
 
     /// The signer for one purpose: keys derived from every master key, newest first.
     pub fn signer(&self, purpose: Purpose) -> Signer {
-        Signer { keys: self.keys.iter().map(|k| derive(&k.text, purpose)).collect() }
+        Signer {
+            keys: self.keys.iter().map(|k| derive(&k.text, purpose)).collect(),
+        }
     }
 }
 
@@ -277,7 +302,9 @@ pub struct Signer {
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer").field("keys", &self.keys.len()).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -304,7 +331,10 @@ impl Signer {
 
     /// `data` followed by `.` and its base64url tag: a self-authenticating string.
     pub fn sign_to_string(&self, data: &str) -> String {
-        format!("{data}.{}", URL_SAFE_NO_PAD.encode(self.sign(data.as_bytes())))
+        format!(
+            "{data}.{}",
+            URL_SAFE_NO_PAD.encode(self.sign(data.as_bytes()))
+        )
     }
 
     /// The data of a string made by [`Signer::sign_to_string`], or `None` when the tag does not
@@ -358,7 +388,9 @@ pub fn estimate_bits(key: &str) -> f64 {
     }
     let per_char: f64 = if chars.iter().all(char::is_ascii_hexdigit) {
         4.0
-    } else if chars.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '/' | '='))
+    } else if chars
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '/' | '='))
     {
         6.0
     } else {
@@ -368,8 +400,11 @@ pub fn estimate_bits(key: &str) -> f64 {
     distinct.sort_unstable();
     distinct.dedup();
     // A key drawn from only a handful of characters carries at most log2(handful) bits each.
-    let per_char =
-        if distinct.len() < 10 { per_char.min((distinct.len() as f64).log2()) } else { per_char };
+    let per_char = if distinct.len() < 10 {
+        per_char.min((distinct.len() as f64).log2())
+    } else {
+        per_char
+    };
     // A key that repeats a short pattern carries only the pattern's entropy.
     let period = (1..=chars.len() / 2)
         .find(|&p| chars.iter().enumerate().all(|(i, c)| *c == chars[i % p]))
@@ -391,8 +426,21 @@ mod tests {
 
     #[test]
     fn placeholders_are_refused_whatever_their_case() {
-        for key in ["top-secret!", "changeme", "secret", "dev", "Development Key", "SECRET"] {
-            assert!(matches!(check_key(key, 1), Err(KeyError::Placeholder { position: 1 })), "{key}");
+        for key in [
+            "top-secret!",
+            "changeme",
+            "secret",
+            "dev",
+            "Development Key",
+            "SECRET",
+        ] {
+            assert!(
+                matches!(
+                    check_key(key, 1),
+                    Err(KeyError::Placeholder { position: 1 })
+                ),
+                "{key}"
+            );
         }
     }
 
@@ -404,7 +452,10 @@ mod tests {
             &"abcd".repeat(40),
             "0123456789abcdef0123456789abcdef",
         ] {
-            assert!(matches!(check_key(key, 2), Err(KeyError::Weak { position: 2, .. })), "{key}");
+            assert!(
+                matches!(check_key(key, 2), Err(KeyError::Weak { position: 2, .. })),
+                "{key}"
+            );
         }
     }
 
@@ -416,7 +467,10 @@ mod tests {
 
     #[test]
     fn an_empty_ring_is_missing_not_weak() {
-        assert!(matches!(KeyRing::parse(" , ").unwrap_err(), KeyError::Missing));
+        assert!(matches!(
+            KeyRing::parse(" , ").unwrap_err(),
+            KeyError::Missing
+        ));
     }
 
     #[test]
@@ -430,17 +484,25 @@ mod tests {
     fn ring_signs_with_newest_and_verifies_older() {
         let old = KeyRing::generate();
         let signed_by_old = old.signer(Purpose::Session).sign_to_string("abc");
-        let ring =
-            KeyRing::from_keys(vec![KeyRing::generate_key_string(), old.to_config_string()]).unwrap();
+        let ring = KeyRing::from_keys(vec![KeyRing::generate_key_string(), old.to_config_string()])
+            .unwrap();
         let signer = ring.signer(Purpose::Session);
         assert_eq!(signer.verify_string(&signed_by_old), Some("abc"));
         let signed_by_new = signer.sign_to_string("abc");
         assert_ne!(signed_by_new, signed_by_old);
         // The old ring alone does not know the new key.
-        assert_eq!(old.signer(Purpose::Session).verify_string(&signed_by_new), None);
+        assert_eq!(
+            old.signer(Purpose::Session).verify_string(&signed_by_new),
+            None
+        );
         // Once the old key is removed, its values stop verifying.
         let newest_only = KeyRing::from_keys(vec![ring.keys[0].text.clone()]).unwrap();
-        assert_eq!(newest_only.signer(Purpose::Session).verify_string(&signed_by_old), None);
+        assert_eq!(
+            newest_only
+                .signer(Purpose::Session)
+                .verify_string(&signed_by_old),
+            None
+        );
     }
 
     #[test]

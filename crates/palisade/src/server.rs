@@ -39,7 +39,11 @@ pub struct Server {
 impl Server {
     /// Serves on `main` with `transport`.
     pub fn new(main: TcpListener, transport: Transport) -> Self {
-        Self { main, transport, redirect: None }
+        Self {
+            main,
+            transport,
+            redirect: None,
+        }
     }
 
     /// Also answers plain HTTP on `listener` with redirects.
@@ -59,7 +63,9 @@ impl Server {
 
     /// The redirect listener's address, if there is one.
     pub fn redirect_addr(&self) -> Option<SocketAddr> {
-        self.redirect.as_ref().and_then(|(l, _)| l.local_addr().ok())
+        self.redirect
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// Serves `app` until `shutdown` resolves, then drains in-flight requests for up to

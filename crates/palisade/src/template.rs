@@ -86,7 +86,10 @@ impl Templates {
         let assets = assets.unwrap_or_default();
         env.add_function("static_url", move |name: &str| -> Result<String, Error> {
             assets.url(name).ok_or_else(|| {
-                Error::new(ErrorKind::InvalidOperation, format!("no static asset named {name}"))
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("no static asset named {name}"),
+                )
             })
         });
         Ok(Self { env: Arc::new(env) })
@@ -144,14 +147,20 @@ fn csrf_meta(state: &State) -> Result<Value, Error> {
 
 /// `#` for any URL a browser could run or that could leave the page's safe schemes.
 fn safe_url(url: &str) -> String {
-    if is_safe_url(url) { url.to_owned() } else { "#".to_owned() }
+    if is_safe_url(url) {
+        url.to_owned()
+    } else {
+        "#".to_owned()
+    }
 }
 
 /// True for `http:`, `https:` and `mailto:` URLs and for relative references that a browser
 /// cannot read as another scheme.
 pub fn is_safe_url(url: &str) -> bool {
-    let trimmed: String =
-        url.chars().filter(|c| !c.is_ascii_control() && !c.is_whitespace()).collect();
+    let trimmed: String = url
+        .chars()
+        .filter(|c| !c.is_ascii_control() && !c.is_whitespace())
+        .collect();
     let lower = trimmed.to_ascii_lowercase();
     match lower.find(':') {
         Some(colon) if !lower[..colon].contains(['/', '?', '#']) => {
@@ -183,13 +192,19 @@ mod tests {
 
     fn render(source: &'static str, ctx: Value) -> String {
         let t = Templates::from_sources([("t", source)]).unwrap();
-        let cx = RenderContext { nonce: "abc".into(), csrf_token: Some("tok\"en".into()) };
+        let cx = RenderContext {
+            nonce: "abc".into(),
+            csrf_token: Some("tok\"en".into()),
+        };
         t.render("t", &cx, ctx).unwrap()
     }
 
     #[test]
     fn script_tags_are_escaped_in_text() {
-        let out = render("<p>{{ x }}</p>", minijinja::context! { x => "<script>alert(1)</script>" });
+        let out = render(
+            "<p>{{ x }}</p>",
+            minijinja::context! { x => "<script>alert(1)</script>" },
+        );
         assert!(!out.contains("<script>"), "{out}");
         assert!(out.contains("&lt;script&gt;"));
     }
@@ -220,7 +235,9 @@ mod tests {
         let t = Templates::from_sources([("mail.txt", "{{ x }}"), ("x.js", "{{ x }}")]).unwrap();
         let cx = RenderContext::default();
         for name in ["mail.txt", "x.js"] {
-            let out = t.render(name, &cx, minijinja::context! { x => "<i>" }).unwrap();
+            let out = t
+                .render(name, &cx, minijinja::context! { x => "<i>" })
+                .unwrap();
             assert_eq!(out, "&lt;i&gt;");
         }
     }
@@ -228,7 +245,10 @@ mod tests {
     #[test]
     fn csrf_field_renders_an_escaped_hidden_input() {
         let out = render("{{ csrf_field() }}", minijinja::context! {});
-        assert_eq!(out, r#"<input type="hidden" name="csrf_token" value="tok&quot;en">"#);
+        assert_eq!(
+            out,
+            r#"<input type="hidden" name="csrf_token" value="tok&quot;en">"#
+        );
         let meta = render("{{ csrf_meta() }}", minijinja::context! {});
         assert_eq!(meta, r#"<meta name="csrf-token" content="tok&quot;en">"#);
     }
@@ -236,14 +256,19 @@ mod tests {
     #[test]
     fn csrf_field_without_a_session_is_an_error() {
         let t = Templates::from_sources([("t", "{{ csrf_field() }}")]).unwrap();
-        let err = t.render("t", &RenderContext::default(), minijinja::context! {}).unwrap_err();
+        let err = t
+            .render("t", &RenderContext::default(), minijinja::context! {})
+            .unwrap_err();
         assert!(err.to_string().contains("needs a session"), "{err}");
     }
 
     #[test]
     fn undefined_variables_are_errors() {
         let t = Templates::from_sources([("t", "{{ nope }}")]).unwrap();
-        assert!(t.render("t", &RenderContext::default(), minijinja::context! {}).is_err());
+        assert!(
+            t.render("t", &RenderContext::default(), minijinja::context! {})
+                .is_err()
+        );
     }
 
     #[test]
@@ -257,10 +282,19 @@ mod tests {
         ] {
             assert!(!is_safe_url(bad), "{bad}");
         }
-        for good in ["https://example.com/", "/files/1", "files/1?a=b:c", "#top", "mailto:a@b.c"] {
+        for good in [
+            "https://example.com/",
+            "/files/1",
+            "files/1?a=b:c",
+            "#top",
+            "mailto:a@b.c",
+        ] {
             assert!(is_safe_url(good), "{good}");
         }
-        let out = render(r#"<a href="{{ u|safe_url }}">"#, minijinja::context! { u => "javascript:x" });
+        let out = render(
+            r#"<a href="{{ u|safe_url }}">"#,
+            minijinja::context! { u => "javascript:x" },
+        );
         assert_eq!(out, r##"<a href="#">"##);
     }
 }
