@@ -37,3 +37,4 @@ pub mod secret;
 pub mod server;
 pub mod session;
 pub mod template;
+pub mod upload;
