@@ -230,3 +230,6 @@ fn cookie_values(headers: &http::HeaderMap, name: &str) -> Vec<String> {
     }
     values
 }
+
+#[cfg(test)]
+mod tests;
