@@ -946,3 +946,152 @@ fn parse_origin(text: &str) -> Result<String, ConfigError> {
     }
     Ok(url.origin().ascii_serialization())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::{KeyRing, Purpose};
+
+    fn config() -> CsrfConfig {
+        CsrfConfig::new("https://localhost:8443").unwrap().trust_origin("https://admin.example.com").unwrap()
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn origins_are_normalized_and_wildcards_paths_and_plain_http_refused() {
+        assert_eq!(CsrfConfig::new("https://Example.COM:443/").unwrap().public_origin(), "https://example.com");
+        assert_eq!(CsrfConfig::new("http://localhost:8080").unwrap().public_origin(), "http://localhost:8080");
+        let c = CsrfConfig::new("https://a.example").unwrap();
+        for bad in ["null", "*", "https://*.example.com"] {
+            assert!(matches!(c.clone().trust_origin(bad), Err(ConfigError::Wildcard(_))), "{bad}");
+        }
+        for bad in ["example.com", "https://example.com/path", "https://u@example.com", "https://example.com/?q", "ftp://example.com", ""] {
+            assert!(matches!(c.clone().trust_origin(bad), Err(ConfigError::NotAnOrigin(_))), "{bad}");
+        }
+        assert!(matches!(c.trust_origin("http://example.com"), Err(ConfigError::NotHttps(_))));
+    }
+
+    #[test]
+    fn exemptions_are_listed_for_review() {
+        let c = config().exempt(Method::POST, "/webhooks/mail", "HMAC-signed by the provider");
+        assert_eq!(c.exemptions().len(), 1);
+        assert_eq!(c.exemptions()[0].to_string(), "POST /webhooks/mail  (HMAC-signed by the provider)");
+        assert!(c.is_exempt(&Method::POST, "/webhooks/mail"));
+        assert!(!c.is_exempt(&Method::PUT, "/webhooks/mail"));
+        assert!(!c.is_exempt(&Method::POST, "/webhooks/mail/"));
+    }
+
+    #[test]
+    #[should_panic(expected = "needs a reason")]
+    fn an_exemption_without_a_reason_is_refused() {
+        let _ = config().exempt(Method::POST, "/x", " ");
+    }
+
+    #[test]
+    fn masked_tokens_differ_per_render_and_verify_under_any_ring_key() {
+        let old = KeyRing::generate();
+        let raw = old.signer(Purpose::Csrf).sign(b"session-id");
+        let (a, b) = (mask(&raw), mask(&raw));
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 86);
+        let rotated = KeyRing::from_keys(vec![KeyRing::generate_key_string(), old.to_config_string()]).unwrap();
+        let candidates = rotated.signer(Purpose::Csrf).candidates(b"session-id");
+        assert!(verify_token(&candidates, &a) && verify_token(&candidates, &b));
+        let other_session = rotated.signer(Purpose::Csrf).candidates(b"other-id");
+        assert!(!verify_token(&other_session, &a));
+        // The session purpose key makes no CSRF token.
+        let wrong_purpose = mask(&old.signer(Purpose::Session).sign(b"session-id"));
+        assert!(!verify_token(&candidates, &wrong_purpose));
+        for junk in ["", "abc", &a[..85], &format!("{a}A"), "!!!!"] {
+            assert!(!verify_token(&candidates, junk), "{junk}");
+        }
+    }
+
+    #[test]
+    fn the_origin_step_follows_fetch_metadata_then_origin_then_referer() {
+        use CsrfReason::*;
+        let c = config();
+        let cases: &[(&[(&'static str, &str)], Result<(), CsrfReason>)] = &[
+            (&[("sec-fetch-site", "same-origin")], Ok(())),
+            (&[("sec-fetch-site", "none")], Ok(())),
+            (&[("sec-fetch-site", "same-origin"), ("origin", "https://localhost:8443")], Ok(())),
+            (&[("sec-fetch-site", "same-origin"), ("origin", "https://evil.example")], Err(OriginMismatch)),
+            (&[("sec-fetch-site", "cross-site")], Err(CrossSite)),
+            (&[("sec-fetch-site", "same-site"), ("origin", "https://sub.localhost:8443")], Err(CrossSite)),
+            (&[("sec-fetch-site", "cross-site"), ("origin", "https://admin.example.com")], Ok(())),
+            (&[("sec-fetch-site", "something-new")], Err(CrossSite)),
+            (&[("origin", "https://localhost:8443")], Ok(())),
+            (&[("origin", "https://admin.example.com")], Ok(())),
+            (&[("origin", "https://evil.example")], Err(OriginMismatch)),
+            (&[("origin", "http://localhost:8443")], Err(OriginMismatch)),
+            (&[("origin", "null")], Err(NullOrigin)),
+            (&[("origin", "https://localhost:8443"), ("origin", "https://evil.example")], Err(OriginMismatch)),
+            (&[("referer", "https://localhost:8443/form?x=1")], Ok(())),
+            (&[("referer", "http://localhost:8443/form")], Err(RefererMismatch)),
+            (&[("referer", "https://evil.example/")], Err(RefererMismatch)),
+            (&[("referer", "not a url")], Err(RefererMismatch)),
+            (&[], Ok(())),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(check_origin(&c, &headers(pairs)), *expected, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn form_fields_keep_input_but_drop_anything_secret() {
+        let (token, fields) =
+            form_fields(b"title=Hi+there&csrf_token=t1&password=p&new_Password=p&totp_code=1&api_secret=s&Captcha=c&csrf_token=t2&body=x%26y");
+        assert_eq!(token.as_deref(), Some("t1"));
+        assert_eq!(fields, vec![("title".into(), "Hi there".into()), ("body".into(), "x&y".into())]);
+    }
+
+    #[test]
+    fn the_first_multipart_part_is_found_across_chunk_boundaries() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nTOKEN\r\n--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.bin\"\r\n\r\nDATA\r\n--XyZ--\r\n";
+        let end = body.len();
+        for cut in 1..end {
+            let partial = parse_first_part(&body[..cut], "XyZ", false);
+            match partial {
+                Ok(Some(token)) => {
+                    assert_eq!(token, "TOKEN");
+                    assert!(cut >= 69, "found too early at {cut}");
+                }
+                Ok(None) => assert!(cut < 75),
+                Err(e) => panic!("cut {cut}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_multipart_body_whose_first_part_is_not_the_token_is_refused() {
+        let not_first = b"--b\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nx\r\n--b\r\n";
+        let file_named = b"--b\r\nContent-Disposition: form-data; name=\"csrf_token\"; filename=\"t\"\r\n\r\nx\r\n--b\r\n";
+        let preamble = b"hello\r\n--b\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nx\r\n--b\r\n";
+        let truncated = b"--b\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nx";
+        for body in [&not_first[..], file_named, preamble] {
+            assert_eq!(parse_first_part(body, "b", false), Err(CsrfReason::MultipartTokenNotFirst));
+        }
+        assert_eq!(parse_first_part(truncated, "b", false), Ok(None));
+        assert_eq!(parse_first_part(truncated, "b", true), Err(CsrfReason::MultipartTokenNotFirst));
+        let endless = [b"--b\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n".as_slice(), &[b'a'; 9000]].concat();
+        assert_eq!(parse_first_part(&endless, "b", false), Err(CsrfReason::MultipartTokenNotFirst));
+    }
+
+    #[test]
+    fn content_types_decide_where_the_token_may_be() {
+        let kind = |ct: &str| body_kind(&headers(&[("content-type", ct)]));
+        assert!(matches!(kind("application/x-www-form-urlencoded; charset=UTF-8"), BodyKind::Form));
+        assert!(matches!(kind("Multipart/Form-Data; boundary=\"abc\""), BodyKind::Multipart(b) if b == "abc"));
+        assert!(matches!(kind("multipart/form-data"), BodyKind::Other));
+        for other in ["application/json", "text/plain", "multipart/mixed; boundary=a"] {
+            assert!(matches!(kind(other), BodyKind::Other), "{other}");
+        }
+    }
+}
