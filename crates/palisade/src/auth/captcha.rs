@@ -1,0 +1,1 @@
+//! Captcha (being written).
