@@ -85,6 +85,38 @@ pub struct Settings {
     )]
     pub session_absolute_timeout: Option<String>,
 
+    /// Who may register: `open`, `invite`, `domains:a.example,b.example` or `closed`.
+    /// Default: open in development, closed in production.
+    #[arg(long, env = "PALISADE_REGISTRATION", value_name = "MODE")]
+    pub registration: Option<String>,
+
+    /// Send mail through this SMTP server (`smtps://user:pass@host:465`, or
+    /// `smtp://host:587?tls=required`). Default: none, and mail goes to DATA_DIR/outbox/ as .eml
+    /// files.
+    #[arg(long, env = "PALISADE_SMTP_URL", value_name = "URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of every mail. Default: Drop <noreply@localhost>.
+    #[arg(long, env = "PALISADE_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+
+    /// The shortest password accepted, in characters (8 at the least). Default: 12.
+    #[arg(long, env = "PALISADE_PASSWORD_MIN_LENGTH", value_name = "CHARS")]
+    pub password_min_length: Option<usize>,
+
+    /// The captcha's proof-of-work size (the largest number the browser may have to try).
+    /// Default: 50000.
+    #[arg(long, env = "PALISADE_CAPTCHA_DIFFICULTY", value_name = "N")]
+    pub captcha_difficulty: Option<u64>,
+
+    /// The largest file one upload may carry, in bytes. Default: 104857600 (100 MiB).
+    #[arg(long, env = "PALISADE_UPLOAD_MAX_FILE", value_name = "BYTES")]
+    pub upload_max_file: Option<u64>,
+
+    /// How many bytes of files each user may store. Default: 1073741824 (1 GiB).
+    #[arg(long, env = "PALISADE_USER_QUOTA", value_name = "BYTES")]
+    pub user_quota: Option<u64>,
+
     /// Log format: `text` or `json`. Default: text.
     #[arg(long, env = "PALISADE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -157,6 +189,20 @@ pub struct AppConfig {
     pub session_absolute_timeout: Duration,
     /// Emit JSON logs.
     pub log_json: bool,
+    /// Who may register.
+    pub registration: palisade::auth::email::RegistrationMode,
+    /// SMTP, when configured.
+    pub smtp: Option<palisade::mail::SmtpSettings>,
+    /// The sender of every mail.
+    pub mail_from: String,
+    /// The shortest password accepted.
+    pub password_min_chars: usize,
+    /// The captcha's difficulty, when not the default.
+    pub captcha_max_number: Option<u64>,
+    /// The largest file of an upload.
+    pub upload_max_file: u64,
+    /// Bytes each user may store.
+    pub user_quota: u64,
 }
 
 impl AppConfig {
@@ -252,7 +298,28 @@ impl AppConfig {
             "json" => true,
             other => bail!("PALISADE_LOG_FORMAT must be `text` or `json`, not `{other}`"),
         };
+        let registration = s
+            .registration
+            .as_deref()
+            .unwrap_or(if mode == Mode::Production { "closed" } else { "open" })
+            .parse()
+            .map_err(|e| anyhow::anyhow!("PALISADE_REGISTRATION: {e}"))?;
+        let smtp = match s.smtp_url.filter(|u| !u.trim().is_empty()) {
+            Some(url) => {
+                let settings = palisade::mail::SmtpSettings { url };
+                settings.validate().map_err(|e| anyhow::anyhow!("PALISADE_SMTP_URL: {e}"))?;
+                Some(settings)
+            }
+            None => None,
+        };
         Ok(Self {
+            registration,
+            smtp,
+            mail_from: s.mail_from.unwrap_or_else(|| "Drop <noreply@localhost>".to_owned()),
+            password_min_chars: s.password_min_length.unwrap_or(12),
+            captcha_max_number: s.captcha_difficulty,
+            upload_max_file: s.upload_max_file.unwrap_or(100 * 1024 * 1024),
+            user_quota: s.user_quota.unwrap_or(1024 * 1024 * 1024),
             mode,
             data_dir: s
                 .data_dir

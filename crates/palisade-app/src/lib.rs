@@ -4,9 +4,13 @@
 //! key ring, certificate, database); [`router`] builds the full request path; [`run`] serves it
 //! until SIGTERM or Ctrl-C.
 
+mod accounts;
+mod admin;
+mod assets;
 pub mod config;
 mod pages;
 mod state;
+mod web;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -17,7 +21,9 @@ use palisade::headers::{Hsts, SecureHeadersConfig, SecureHeadersLayer};
 use palisade::https::{self, RedirectToHttps};
 use palisade::proxy::ClientIpLayer;
 use palisade::request_log::RequestLogLayer;
-use palisade::secret::KeyRing;
+use palisade::csrf::{CsrfConfig, CsrfLayer};
+use palisade::secret::{KeyRing, Purpose};
+use palisade::session::SessionLayer;
 use palisade::server::{Server, Transport};
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -97,25 +103,51 @@ fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating the data directory {}", path.display()))
 }
 
+/// The routes that may take an unsafe request without a CSRF token, each with its reason.
+/// `palisade routes --csrf-exempt` prints this list for review.
+pub fn csrf_config(config: &AppConfig) -> anyhow::Result<CsrfConfig> {
+    let origin = config.public_url.origin().ascii_serialization();
+    Ok(CsrfConfig::new(&origin)?.exempt(
+        http::Method::POST,
+        palisade::headers::CSP_REPORT_PATH,
+        "browsers send CSP violation reports without cookies or tokens; the endpoint only logs",
+    ))
+}
+
 /// The full request path, outermost first: request log, client address, security headers,
-/// panic page, then the routes.
-pub fn router(state: AppState) -> Router {
+/// panic page, sessions, CSRF, then the routes.
+pub fn router(state: AppState) -> anyhow::Result<Router> {
     // The public URL is always https (checked by the configuration), so HSTS is right even
     // behind a TLS-terminating proxy.
-    let hsts = Some(Hsts {
-        preload: state.config.hsts_preload,
-        ..Hsts::default()
-    });
-    let headers = SecureHeadersConfig {
-        hsts,
-        ..SecureHeadersConfig::default()
-    };
+    let hsts = Some(Hsts { preload: state.config.hsts_preload, ..Hsts::default() });
+    let headers = SecureHeadersConfig { hsts, ..SecureHeadersConfig::default() };
     let proxies = state.config.trusted_proxies.clone();
-    pages::routes(state)
+    let sessions = SessionLayer::new(
+        state.session_store.clone(),
+        state.keys.signer(Purpose::Session),
+        state.session_config.clone(),
+    );
+    let hook_state = state.clone();
+    let csrf = CsrfLayer::new(state.keys.signer(Purpose::Csrf), csrf_config(&state.config)?)
+        .on_rejection(Arc::new(move |rejection| {
+            let state = hook_state.clone();
+            Box::pin(async move { web::csrf_rejected(state, rejection).await })
+        }));
+    let routes = Router::new()
+        .merge(pages::routes(&state))
+        .merge(accounts::routes())
+        .merge(admin::routes())
+        .fallback(pages::not_found)
+        .method_not_allowed_fallback(pages::method_not_allowed)
+        .route_layer(axum::middleware::from_fn(palisade::request_log::remember_route))
+        .with_state(state);
+    Ok(routes
+        .layer(csrf)
+        .layer(sessions)
         .layer(CatchPanicLayer::custom(pages::panic_response))
         .layer(SecureHeadersLayer::new(headers))
         .layer(ClientIpLayer::new(proxies))
-        .layer(RequestLogLayer)
+        .layer(RequestLogLayer))
 }
 
 /// A running app: its addresses and the handle that stops it.
@@ -180,7 +212,7 @@ pub async fn start_on(
     let http_addr = server.redirect_addr();
     let mut state = prepared.state;
     state.transport_is_tls = matches!(prepared.transport, Transport::Tls(_));
-    let app = router(state);
+    let app = router(state)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         tokio::select! {

@@ -22,6 +22,11 @@ enum Command {
     /// Settings come from the TOML file given with --config, then PALISADE_* environment
     /// variables over it, then flags over those.
     Serve(Box<ServeArgs>),
+    /// Check a running web application against the practices, with evidence.
+    ///
+    /// Exit status: 0 when no finding reaches --fail-on, 1 when one does, 2 on usage or
+    /// connection errors.
+    Audit(Box<palisade_audit::AuditArgs>),
     /// Manage secret keys.
     #[command(subcommand)]
     Secret(SecretCommand),
@@ -47,6 +52,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => report(serve(*args)),
+        Command::Audit(args) => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("palisade audit: starting the async runtime: {err}");
+                    return ExitCode::from(2);
+                }
+            };
+            let code = runtime.block_on(palisade_audit::run(*args));
+            ExitCode::from(u8::try_from(code).unwrap_or(2))
+        }
         Command::Secret(SecretCommand::Generate) => {
             println!("{}", palisade::secret::KeyRing::generate_key_string());
             ExitCode::SUCCESS

@@ -112,7 +112,7 @@ impl Default for SecureHeadersConfig {
         Self {
             hsts: Some(Hsts::default()),
             csp: "default-src 'self'; script-src {nonce} 'strict-dynamic'; style-src 'self'; \
-                  img-src 'self'; font-src 'self'; connect-src 'self'; object-src 'none'; \
+                  img-src 'self'; font-src 'self'; connect-src 'self'; worker-src 'self'; object-src 'none'; \
                   base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
                 .split_whitespace()
                 .collect::<Vec<_>>()

@@ -197,6 +197,38 @@ impl TokenStore {
         self.consume_at(kind, token, unix_now()).await
     }
 
+    /// Whom a token is valid for, without using it up: for forms that check a link before
+    /// the action that consumes it (an invitation before the account exists).
+    ///
+    /// # Errors
+    ///
+    /// As [`TokenStore::consume`].
+    pub async fn peek(&self, kind: TokenKind, token: &str) -> Result<Subject, TokenError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(TokenError::Empty);
+        }
+        let Some(bytes) = decode(token) else {
+            return Err(TokenError::Unknown);
+        };
+        let row: Option<(Option<i64>, Option<String>, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT user_id, email, used_at, expires_at FROM palisade_tokens \
+             WHERE token_hash = ? AND kind = ?",
+        )
+        .bind(hash(&bytes))
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Err(TokenError::Unknown),
+            Some((_, _, Some(_), _)) => Err(TokenError::Used),
+            Some((_, _, None, expires)) if expires <= unix_now() => Err(TokenError::Expired),
+            Some((Some(id), _, None, _)) => Ok(Subject::User(id)),
+            Some((None, Some(email), None, _)) => Ok(Subject::Email(email)),
+            Some((None, None, None, _)) => Err(TokenError::Unknown),
+        }
+    }
+
     async fn consume_at(
         &self,
         kind: TokenKind,

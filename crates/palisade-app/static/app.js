@@ -1,0 +1,1 @@
+// Drop's own script: progressive enhancements only; every page works without it.
