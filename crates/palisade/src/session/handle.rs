@@ -89,8 +89,16 @@ pub(crate) struct Finish {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, ip: IpAddr, user_agent: String, arrival: Arrival) -> Self {
-        let mut state = State { presented: !matches!(arrival, Arrival::Absent), ..State::default() };
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        ip: IpAddr,
+        user_agent: String,
+        arrival: Arrival,
+    ) -> Self {
+        let mut state = State {
+            presented: !matches!(arrival, Arrival::Absent),
+            ..State::default()
+        };
         match arrival {
             Arrival::Absent | Arrival::Stale => {}
             Arrival::Expired => state.expired_arrival = true,
@@ -105,7 +113,14 @@ impl Session {
                 });
             }
         }
-        Self { inner: Arc::new(Inner { shared, ip, user_agent, state: Mutex::new(state) }) }
+        Self {
+            inner: Arc::new(Inner {
+                shared,
+                ip,
+                user_agent,
+                state: Mutex::new(state),
+            }),
+        }
     }
 
     /// True when the request has a session (arrived with one, or the handler started one).
@@ -208,7 +223,9 @@ impl Session {
             let state = self.state();
             let current = state.current.as_ref();
             (
-                current.filter(|c| c.persisted).map(|c| c.record.key.clone()),
+                current
+                    .filter(|c| c.persisted)
+                    .map(|c| c.record.key.clone()),
                 current.and_then(|c| c.record.user_id),
             )
         };
@@ -259,11 +276,20 @@ impl Session {
                 return None;
             }
             let current = state.current.as_ref().map(|c| {
-                (c.id.clone(), c.record.clone(), c.persisted, c.dirty, c.set_cookie)
+                (
+                    c.id.clone(),
+                    c.record.clone(),
+                    c.persisted,
+                    c.dirty,
+                    c.set_cookie,
+                )
             });
             (current, state.presented, state.loaded, state.cleared)
         };
-        let mut finish = Finish { private: presented || loaded || cleared, ..Finish::default() };
+        let mut finish = Finish {
+            private: presented || loaded || cleared,
+            ..Finish::default()
+        };
         if cleared {
             finish.clear_site_data = Some(r#""cookies", "storage""#);
         }
@@ -310,7 +336,10 @@ impl Session {
         }
 
         if new_cookie || !persisted {
-            finish.cookie = Some(set_cookie(&config.cookie_name, &id.cookie_value(&shared.signer)));
+            finish.cookie = Some(set_cookie(
+                &config.cookie_name,
+                &id.cookie_value(&shared.signer),
+            ));
         }
         Some(finish)
     }
@@ -322,7 +351,10 @@ impl Session {
         let (old_key, mut record) = {
             let mut state = self.state();
             let current = self.current_or_new(&mut state);
-            (current.persisted.then(|| current.record.key.clone()), current.record.clone())
+            (
+                current.persisted.then(|| current.record.key.clone()),
+                current.record.clone(),
+            )
         };
         let id = SessionId::generate();
         record.key = id.key();
@@ -341,7 +373,13 @@ impl Session {
         }
 
         let mut state = self.state();
-        state.current = Some(Current { id, record, persisted: true, dirty: false, set_cookie: true });
+        state.current = Some(Current {
+            id,
+            record,
+            persisted: true,
+            dirty: false,
+            set_cookie: true,
+        });
         Ok(())
     }
 
@@ -350,7 +388,13 @@ impl Session {
             let id = SessionId::generate();
             let record = SessionRecord::new(id.key(), self.inner.ip, &self.inner.user_agent);
             tracing::debug!(public_id = record.key.public_id(), "new anonymous session");
-            Current { id, record, persisted: false, dirty: true, set_cookie: true }
+            Current {
+                id,
+                record,
+                persisted: false,
+                dirty: true,
+                set_cookie: true,
+            }
         })
     }
 
@@ -363,7 +407,10 @@ impl Session {
     fn state(&self) -> MutexGuard<'_, State> {
         // No code holding this lock can panic halfway through an update that matters: every
         // critical section is a few field assignments.
-        self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -372,7 +419,10 @@ impl fmt::Debug for Session {
         let state = self.state();
         f.debug_struct("Session")
             .field("key", &state.current.as_ref().map(|c| &c.record.key))
-            .field("user_id", &state.current.as_ref().and_then(|c| c.record.user_id))
+            .field(
+                "user_id",
+                &state.current.as_ref().and_then(|c| c.record.user_id),
+            )
             .field("expired_arrival", &state.expired_arrival)
             .finish_non_exhaustive()
     }
@@ -382,10 +432,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = (StatusCode, &'static str);
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Session>()
-            .cloned()
-            .ok_or((StatusCode::INTERNAL_SERVER_ERROR, "SessionLayer is not installed"))
+        parts.extensions.get::<Session>().cloned().ok_or((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SessionLayer is not installed",
+        ))
     }
 }
