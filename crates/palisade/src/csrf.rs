@@ -1314,3 +1314,114 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod layer_tests {
+    use std::sync::Mutex;
+
+    use axum::Router;
+    use axum::routing::post;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::secret::{KeyRing, Purpose};
+    use crate::session::{MemorySessionStore, SessionConfig, SessionLayer};
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_logged_with_reason_method_and_route_but_never_the_token() {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let writer = {
+            let logs = logs.clone();
+            move || Capture(logs.clone())
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let keys = KeyRing::generate();
+        let app = Router::new()
+            .route("/form", get_token())
+            .route("/save", post(|| async { "saved" }))
+            .layer(CsrfLayer::new(
+                keys.signer(Purpose::Csrf),
+                CsrfConfig::new("https://localhost:8443").unwrap(),
+            ))
+            .layer(SessionLayer::new(
+                Arc::new(MemorySessionStore::new()),
+                keys.signer(Purpose::Session),
+                SessionConfig::default(),
+            ));
+
+        let r = app
+            .clone()
+            .oneshot(Request::get("/form").body(Body::empty()).unwrap())
+            .await;
+        let r = r.unwrap();
+        let cookie = r.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap();
+        let cookie = cookie.to_owned();
+        let token = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+        let token = String::from_utf8(token.to_vec()).unwrap();
+
+        // A cross-site attempt carrying a real token (say, leaked through a referrer).
+        let req = Request::post("/save")
+            .header(header::COOKIE, &cookie)
+            .header("sec-fetch-site", "cross-site")
+            .header(HEADER_NAME, &token)
+            .body(Body::empty())
+            .unwrap();
+        let r = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let page = axum::body::to_bytes(r.into_body(), 4096).await.unwrap();
+        assert!(String::from_utf8_lossy(&page).contains("could not be verified"));
+
+        // A form post with a tampered token.
+        let first = if token.starts_with('A') { "B" } else { "A" };
+        let tampered = format!("csrf_token={first}{}&title=x", &token[1..]);
+        let req = Request::post("/save")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(tampered))
+            .unwrap();
+        assert_eq!(
+            app.oneshot(req).await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+
+        let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+        assert!(
+            logs.contains("reason=\"cross-site\"") || logs.contains("reason=cross-site"),
+            "{logs}"
+        );
+        assert!(
+            logs.contains("method=POST") && logs.contains("route=/save"),
+            "{logs}"
+        );
+        assert!(logs.contains("token-invalid"), "{logs}");
+        let session_id = cookie.split_once('=').unwrap().1.split_once('.').unwrap().0;
+        assert!(!logs.contains(&token) && !logs.contains(&token[..20]));
+        assert!(!logs.contains(session_id));
+    }
+
+    fn get_token() -> axum::routing::MethodRouter {
+        axum::routing::get(|t: CsrfToken| async move { t.as_str().to_owned() })
+    }
+}

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::manager::SessionManager;
 use super::service::Shared;
-use super::store::{SessionKey, SessionRecord, StoreError, now};
+use super::store::{SessionKey, SessionRecord, StoreError, USER_AGENT_MAX_CHARS, now};
 use super::{SessionId, delete_cookie, set_cookie};
 
 /// The current request's session; see the [module docs](super).
@@ -177,16 +177,24 @@ impl Session {
     }
 
     /// Signs `user_id` in: a new id (the old record is deleted, so a fixated or stolen
-    /// pre-login id is worthless), the data kept, and a fresh absolute lifetime starting now.
-    /// The CSRF token changes with the id.
+    /// pre-login id is worthless), a fresh absolute lifetime starting now, and the address and
+    /// browser of this request recorded for the sessions page. The CSRF token changes with the
+    /// id. The data is kept (a cart, a `next` URL), unless the session belonged to another user:
+    /// then it is dropped, so nothing of one account carries over to the next.
     ///
     /// # Errors
     ///
     /// When the store fails; the response then becomes a 503 whatever the handler returns.
     pub async fn sign_in(&self, user_id: i64) -> Result<(), StoreError> {
+        let (ip, user_agent) = (self.inner.ip, &self.inner.user_agent);
         self.replace_id(|record| {
+            if record.user_id.is_some_and(|previous| previous != user_id) {
+                record.data.clear();
+            }
             record.user_id = Some(user_id);
             record.created_at = record.last_seen;
+            record.ip = ip;
+            record.user_agent = user_agent.chars().take(USER_AGENT_MAX_CHARS).collect();
         })
         .await?;
         tracing::info!(user_id, "session signed in with a new id");

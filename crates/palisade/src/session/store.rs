@@ -150,7 +150,11 @@ impl StoreError {
 /// the error (the layer has logged it, and turns the response into its own 503 page anyway).
 impl axum::response::IntoResponse for StoreError {
     fn into_response(self) -> axum::response::Response {
-        (http::StatusCode::SERVICE_UNAVAILABLE, "session store unavailable").into_response()
+        (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "session store unavailable",
+        )
+            .into_response()
     }
 }
 

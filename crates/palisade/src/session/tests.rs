@@ -137,6 +137,13 @@ fn routes() -> Router {
             }),
         )
         .route(
+            "/logout-with-flash",
+            get(|s: Session| async move {
+                s.sign_out().await.unwrap();
+                s.insert("flash", "signed out").unwrap();
+            }),
+        )
+        .route(
             "/vary",
             get(|s: Session| async move {
                 s.ensure();
@@ -269,6 +276,39 @@ async fn sign_in_rotates_the_id_and_the_pre_login_cookie_stops_working() {
     );
     assert_eq!(text(r).await, "user=None expired=false note=None");
     assert_eq!(h.store.inner.len(), 1);
+}
+
+#[tokio::test]
+async fn signing_in_as_another_user_drops_the_previous_users_data() {
+    let h = harness(SessionConfig::default());
+    let cookie = h.signed_in(1).await;
+    let cookie = cookie_of(&h.get("/note/private-to-1", &[&cookie]).await).unwrap_or(cookie);
+    let same = cookie_of(&h.get("/login/1", &[&cookie]).await).unwrap();
+    assert!(
+        text(h.get("/who", &[&same]).await)
+            .await
+            .contains("private-to-1")
+    );
+    let other = cookie_of(&h.get("/login/2", &[&same]).await).unwrap();
+    assert_eq!(
+        text(h.get("/who", &[&other]).await).await,
+        "user=Some(2) expired=false note=None"
+    );
+}
+
+#[tokio::test]
+async fn a_session_started_after_sign_out_keeps_its_new_cookie() {
+    let h = harness(SessionConfig::default());
+    let cookie = h.signed_in(1).await;
+    let r = h.get("/logout-with-flash", &[&cookie]).await;
+    let fresh = cookie_of(&r).expect("the new session's cookie");
+    assert_ne!(fresh, cookie);
+    assert_eq!(r.headers()["clear-site-data"], r#""storage""#);
+    assert_eq!(h.store.inner.len(), 1);
+    assert_eq!(
+        text(h.get("/who", &[&cookie]).await).await,
+        "user=None expired=false note=None"
+    );
 }
 
 #[tokio::test]
