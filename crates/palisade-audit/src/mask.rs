@@ -83,7 +83,7 @@ pub(crate) fn url(url: &Url) -> String {
     shown.to_string()
 }
 
-/// Masks token-shaped runs in free text: 24 or more characters of `[A-Za-z0-9_+/=.-]` that
+/// Masks token-shaped runs in free text: 32 or more characters of `[A-Za-z0-9_+/=.-]` that
 /// mix letters and digits.
 pub(crate) fn text(input: &str) -> String {
     let is_token_char = |c: char| c.is_ascii_alphanumeric() || "_+/=.-".contains(c);
@@ -94,7 +94,7 @@ pub(crate) fn text(input: &str) -> String {
         let digits = run.chars().filter(char::is_ascii_digit).count();
         // Paths such as /static/app.js are runs too: only mask runs without many slashes.
         let slashes = run.matches('/').count();
-        if run.len() >= 24 && letters && digits >= 2 && slashes <= 2 {
+        if run.len() >= 32 && letters && digits >= 2 && slashes <= 2 {
             out.push_str(&masked(run));
         } else {
             out.push_str(run);

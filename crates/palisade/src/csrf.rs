@@ -206,8 +206,14 @@ impl CsrfConfig {
     /// When `path` does not start with `/` or `reason` is empty: an exemption nobody can review
     /// is a configuration error.
     pub fn exempt(mut self, method: Method, path: &str, reason: &str) -> Self {
-        assert!(path.starts_with('/'), "CSRF exemption path `{path}` must start with `/`");
-        assert!(!reason.trim().is_empty(), "CSRF exemption {method} {path} needs a reason");
+        assert!(
+            path.starts_with('/'),
+            "CSRF exemption path `{path}` must start with `/`"
+        );
+        assert!(
+            !reason.trim().is_empty(),
+            "CSRF exemption {method} {path} needs a reason"
+        );
         self.exemptions.push(Exemption {
             method,
             path: path.to_owned(),
@@ -238,7 +244,9 @@ impl CsrfConfig {
     }
 
     fn is_exempt(&self, method: &Method, path: &str) -> bool {
-        self.exemptions.iter().any(|e| e.method == method && e.path == path)
+        self.exemptions
+            .iter()
+            .any(|e| e.method == method && e.path == path)
     }
 
     fn is_trusted(&self, origin: &str) -> bool {
@@ -349,7 +357,10 @@ impl CsrfRejection {
             self.shared.token_for(s).unwrap_or_default()
         });
         RenderContext {
-            nonce: self.nonce().map(|n| n.as_str().to_owned()).unwrap_or_default(),
+            nonce: self
+                .nonce()
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default(),
             csrf_token,
         }
     }
@@ -361,7 +372,10 @@ impl fmt::Debug for CsrfRejection {
             .field("method", &self.method)
             .field("path", &self.path)
             .field("reason", &self.reason)
-            .field("fields", &self.fields.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "fields",
+                &self.fields.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -391,7 +405,13 @@ impl CsrfLayer {
             "CSRF layer configured"
         );
         let on_rejection: RejectionHook = Arc::new(|r| Box::pin(default_rejection(r)));
-        Self { shared: Arc::new(CsrfShared { signer, config, on_rejection }) }
+        Self {
+            shared: Arc::new(CsrfShared {
+                signer,
+                config,
+                on_rejection,
+            }),
+        }
     }
 
     /// Shows refused form posts through `hook` (typically the form again, with
@@ -404,7 +424,9 @@ impl CsrfLayer {
             config: shared.config.clone(),
             on_rejection: hook,
         };
-        Self { shared: Arc::new(shared) }
+        Self {
+            shared: Arc::new(shared),
+        }
     }
 
     /// The configuration, for printing the exemptions.
@@ -415,7 +437,9 @@ impl CsrfLayer {
 
 impl fmt::Debug for CsrfLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CsrfLayer").field("config", &self.shared.config).finish_non_exhaustive()
+        f.debug_struct("CsrfLayer")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -423,7 +447,10 @@ impl<S> Layer<S> for CsrfLayer {
     type Service = CsrfService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CsrfService { inner, shared: self.shared.clone() }
+        CsrfService {
+            inner,
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -436,7 +463,9 @@ pub struct CsrfService<S> {
 
 impl<S: fmt::Debug> fmt::Debug for CsrfService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CsrfService").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("CsrfService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -522,13 +551,18 @@ pub struct PageContext {
 impl PageContext {
     /// The context for [`Templates::render`](crate::template::Templates::render).
     pub fn render_context(&self) -> RenderContext {
-        RenderContext { nonce: self.nonce.clone(), csrf_token: self.csrf_token.clone() }
+        RenderContext {
+            nonce: self.nonce.clone(),
+            csrf_token: self.csrf_token.clone(),
+        }
     }
 }
 
 impl fmt::Debug for PageContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PageContext").field("has_token", &self.csrf_token.is_some()).finish()
+        f.debug_struct("PageContext")
+            .field("has_token", &self.csrf_token.is_some())
+            .finish()
     }
 }
 
@@ -537,11 +571,17 @@ impl<S: Send + Sync> FromRequestParts<S> for PageContext {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let nonce = CspNonce::from_request_parts(parts, state).await?;
-        let csrf_token = match (parts.extensions.get::<CsrfKeys>(), parts.extensions.get::<Session>()) {
+        let csrf_token = match (
+            parts.extensions.get::<CsrfKeys>(),
+            parts.extensions.get::<Session>(),
+        ) {
             (Some(keys), Some(session)) => keys.0.token_for(session),
             _ => None,
         };
-        Ok(Self { nonce: nonce.as_str().to_owned(), csrf_token })
+        Ok(Self {
+            nonce: nonce.as_str().to_owned(),
+            csrf_token,
+        })
     }
 }
 
@@ -556,7 +596,10 @@ pub struct FormContext {
 impl FormContext {
     /// The context for [`Templates::render`](crate::template::Templates::render).
     pub fn render_context(&self) -> RenderContext {
-        RenderContext { nonce: self.nonce.clone(), csrf_token: Some(self.csrf_token.clone()) }
+        RenderContext {
+            nonce: self.nonce.clone(),
+            csrf_token: Some(self.csrf_token.clone()),
+        }
     }
 
     /// The masked token.
@@ -577,12 +620,17 @@ impl<S: Send + Sync> FromRequestParts<S> for FormContext {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let nonce = CspNonce::from_request_parts(parts, state).await?;
         let token = CsrfToken::from_request_parts(parts, state).await?;
-        Ok(Self { nonce: nonce.as_str().to_owned(), csrf_token: token.0 })
+        Ok(Self {
+            nonce: nonce.as_str().to_owned(),
+            csrf_token: token.0,
+        })
     }
 }
 
-const NOT_INSTALLED: (StatusCode, &str) =
-    (StatusCode::INTERNAL_SERVER_ERROR, "CsrfLayer and SessionLayer must both be installed");
+const NOT_INSTALLED: (StatusCode, &str) = (
+    StatusCode::INTERNAL_SERVER_ERROR,
+    "CsrfLayer and SessionLayer must both be installed",
+);
 
 /// The layer's keys, in every request's extensions for the extractors.
 #[derive(Clone)]
@@ -615,8 +663,12 @@ fn mask(raw: &[u8; 32]) -> String {
 /// True when the masked `token` unmasks to one of `candidates`. Constant time in the token's
 /// content.
 fn verify_token(candidates: &[[u8; 32]], token: &str) -> bool {
-    let Ok(bytes) = URL_SAFE_NO_PAD.decode(token.trim()) else { return false };
-    let Ok(bytes) = <[u8; 64]>::try_from(bytes.as_slice()) else { return false };
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(token.trim()) else {
+        return false;
+    };
+    let Ok(bytes) = <[u8; 64]>::try_from(bytes.as_slice()) else {
+        return false;
+    };
     let mut raw = [0u8; 32];
     for i in 0..32 {
         raw[i] = bytes[i] ^ bytes[32 + i];
@@ -629,7 +681,10 @@ fn verify_token(candidates: &[[u8; 32]], token: &str) -> bool {
 }
 
 fn is_safe(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
 }
 
 /// Why a check failed, with what the hook may show.
@@ -640,7 +695,10 @@ struct Failure {
 
 impl From<CsrfReason> for Failure {
     fn from(reason: CsrfReason) -> Self {
-        Self { reason, fields: Vec::new() }
+        Self {
+            reason,
+            fields: Vec::new(),
+        }
     }
 }
 
@@ -648,7 +706,12 @@ impl From<CsrfReason> for Failure {
 async fn check(shared: &CsrfShared, parts: &Parts, body: Body) -> Result<Body, Failure> {
     check_origin(&shared.config, &parts.headers)?;
 
-    let header_token = match parts.headers.get_all(HEADER_NAME).iter().collect::<Vec<_>>()[..] {
+    let header_token = match parts
+        .headers
+        .get_all(HEADER_NAME)
+        .iter()
+        .collect::<Vec<_>>()[..]
+    {
         [] => None,
         [one] => Some(String::from_utf8_lossy(one.as_bytes()).into_owned()),
         _ => return Err(CsrfReason::TokenInvalid.into()),
@@ -668,14 +731,20 @@ async fn check(shared: &CsrfShared, parts: &Parts, body: Body) -> Result<Body, F
         }
         _ => (body, None, Vec::new()),
     };
-    let fail = |reason| Failure { reason, fields: fields.clone() };
+    let fail = |reason| Failure {
+        reason,
+        fields: fields.clone(),
+    };
 
     let Some(session) = parts.extensions.get::<Session>() else {
         return Err(fail(CsrfReason::NoSession));
     };
     let Some(candidates) = session.with_raw_id(|id| shared.signer.candidates(id.as_bytes())) else {
-        let reason =
-            if session.is_expired_arrival() { CsrfReason::SessionExpired } else { CsrfReason::NoSession };
+        let reason = if session.is_expired_arrival() {
+            CsrfReason::SessionExpired
+        } else {
+            CsrfReason::NoSession
+        };
         return Err(fail(reason));
     };
     let Some(token) = header_token.or(body_token) else {
@@ -719,7 +788,9 @@ fn check_origin(config: &CsrfConfig, headers: &HeaderMap) -> Result<(), CsrfReas
     }
 
     // Neither header: an old or non-browser client. A Referer must then be ours.
-    let Some(referer) = headers.get(header::REFERER) else { return Ok(()) };
+    let Some(referer) = headers.get(header::REFERER) else {
+        return Ok(());
+    };
     let referer_origin = referer
         .to_str()
         .ok()
@@ -738,7 +809,10 @@ enum BodyKind {
 }
 
 fn body_kind(headers: &HeaderMap) -> BodyKind {
-    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return BodyKind::Other;
     };
     let mut params = content_type.split(';');
@@ -758,7 +832,9 @@ fn body_kind(headers: &HeaderMap) -> BodyKind {
 async fn read_limited(body: Body, limit: usize) -> Result<Bytes, CsrfReason> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(CsrfReason::BodyTooLarge),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(CsrfReason::BodyTooLarge)
+        }
         Err(_) => Err(CsrfReason::BodyUnreadable),
     }
 }
@@ -792,7 +868,8 @@ async fn first_part(body: Body, boundary: &str) -> Result<(String, Body), CsrfRe
         }
     };
     let prefix = buffer.freeze();
-    let rest = futures_util::stream::once(async move { Ok::<_, axum::Error>(prefix) }).chain(stream);
+    let rest =
+        futures_util::stream::once(async move { Ok::<_, axum::Error>(prefix) }).chain(stream);
     Ok((token, Body::from_stream(rest)))
 }
 
@@ -812,29 +889,45 @@ async fn stream_done(
 }
 
 /// The token of a complete first part in `buffer`; `Ok(None)` when more bytes are needed.
-fn parse_first_part(buffer: &[u8], boundary: &str, done: bool) -> Result<Option<String>, CsrfReason> {
+fn parse_first_part(
+    buffer: &[u8],
+    boundary: &str,
+    done: bool,
+) -> Result<Option<String>, CsrfReason> {
     const NOT_FIRST: CsrfReason = CsrfReason::MultipartTokenNotFirst;
     let window = &buffer[..buffer.len().min(MULTIPART_PREFIX_LIMIT)];
     let need_more = || {
-        if done || buffer.len() >= MULTIPART_PREFIX_LIMIT { Err(NOT_FIRST) } else { Ok(None) }
+        if done || buffer.len() >= MULTIPART_PREFIX_LIMIT {
+            Err(NOT_FIRST)
+        } else {
+            Ok(None)
+        }
     };
 
     let opening = format!("--{boundary}\r\n");
     if window.len() < opening.len() {
-        return if opening.as_bytes().starts_with(window) { need_more() } else { Err(NOT_FIRST) };
+        return if opening.as_bytes().starts_with(window) {
+            need_more()
+        } else {
+            Err(NOT_FIRST)
+        };
     }
     if !window.starts_with(opening.as_bytes()) {
         return Err(NOT_FIRST);
     }
     let rest = &window[opening.len()..];
-    let Some(head_end) = find(rest, b"\r\n\r\n") else { return need_more() };
+    let Some(head_end) = find(rest, b"\r\n\r\n") else {
+        return need_more();
+    };
     let head = std::str::from_utf8(&rest[..head_end]).map_err(|_| NOT_FIRST)?;
     if !is_token_field(head) {
         return Err(NOT_FIRST);
     }
     let value = &rest[head_end + 4..];
     let closing = format!("\r\n--{boundary}");
-    let Some(value_end) = find(value, closing.as_bytes()) else { return need_more() };
+    let Some(value_end) = find(value, closing.as_bytes()) else {
+        return need_more();
+    };
     let token = std::str::from_utf8(&value[..value_end]).map_err(|_| CsrfReason::TokenInvalid)?;
     Ok(Some(token.to_owned()))
 }
@@ -844,7 +937,9 @@ fn parse_first_part(buffer: &[u8], boundary: &str, done: bool) -> Result<Option<
 fn is_token_field(head: &str) -> bool {
     let mut disposition = None;
     for line in head.split("\r\n") {
-        let Some((name, value)) = line.split_once(':') else { return false };
+        let Some((name, value)) = line.split_once(':') else {
+            return false;
+        };
         if name.trim().eq_ignore_ascii_case("content-disposition") {
             if disposition.is_some() {
                 return false;
@@ -852,9 +947,14 @@ fn is_token_field(head: &str) -> bool {
             disposition = Some(value.trim());
         }
     }
-    let Some(disposition) = disposition else { return false };
+    let Some(disposition) = disposition else {
+        return false;
+    };
     let mut params = disposition.split(';').map(str::trim);
-    if !params.next().is_some_and(|t| t.eq_ignore_ascii_case("form-data")) {
+    if !params
+        .next()
+        .is_some_and(|t| t.eq_ignore_ascii_case("form-data"))
+    {
         return false;
     }
     let mut named = false;
@@ -888,8 +988,14 @@ async fn reject(shared: Arc<CsrfShared>, parts: Parts, failure: Failure) -> Resp
     }
 
     let hook = shared.on_rejection.clone();
-    let rejection =
-        CsrfRejection { method: parts.method.clone(), path: route, reason, fields, parts, shared };
+    let rejection = CsrfRejection {
+        method: parts.method.clone(),
+        path: route,
+        reason,
+        fields,
+        parts,
+        shared,
+    };
     let mut response = hook(rejection).await;
     *response.status_mut() = StatusCode::FORBIDDEN;
     response
@@ -897,7 +1003,10 @@ async fn reject(shared: Arc<CsrfShared>, parts: Parts, failure: Failure) -> Resp
 
 fn wants_json(headers: &HeaderMap) -> bool {
     let has_json = |name| {
-        headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"))
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json"))
     };
     has_json(header::ACCEPT) || has_json(header::CONTENT_TYPE)
 }
@@ -917,7 +1026,10 @@ async fn default_rejection(rejection: CsrfRejection) -> Response {
     );
     (
         StatusCode::FORBIDDEN,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
         page,
     )
         .into_response()
@@ -953,7 +1065,10 @@ mod tests {
     use crate::secret::{KeyRing, Purpose};
 
     fn config() -> CsrfConfig {
-        CsrfConfig::new("https://localhost:8443").unwrap().trust_origin("https://admin.example.com").unwrap()
+        CsrfConfig::new("https://localhost:8443")
+            .unwrap()
+            .trust_origin("https://admin.example.com")
+            .unwrap()
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -966,23 +1081,59 @@ mod tests {
 
     #[test]
     fn origins_are_normalized_and_wildcards_paths_and_plain_http_refused() {
-        assert_eq!(CsrfConfig::new("https://Example.COM:443/").unwrap().public_origin(), "https://example.com");
-        assert_eq!(CsrfConfig::new("http://localhost:8080").unwrap().public_origin(), "http://localhost:8080");
+        assert_eq!(
+            CsrfConfig::new("https://Example.COM:443/")
+                .unwrap()
+                .public_origin(),
+            "https://example.com"
+        );
+        assert_eq!(
+            CsrfConfig::new("http://localhost:8080")
+                .unwrap()
+                .public_origin(),
+            "http://localhost:8080"
+        );
         let c = CsrfConfig::new("https://a.example").unwrap();
         for bad in ["null", "*", "https://*.example.com"] {
-            assert!(matches!(c.clone().trust_origin(bad), Err(ConfigError::Wildcard(_))), "{bad}");
+            assert!(
+                matches!(c.clone().trust_origin(bad), Err(ConfigError::Wildcard(_))),
+                "{bad}"
+            );
         }
-        for bad in ["example.com", "https://example.com/path", "https://u@example.com", "https://example.com/?q", "ftp://example.com", ""] {
-            assert!(matches!(c.clone().trust_origin(bad), Err(ConfigError::NotAnOrigin(_))), "{bad}");
+        for bad in [
+            "example.com",
+            "https://example.com/path",
+            "https://u@example.com",
+            "https://example.com/?q",
+            "ftp://example.com",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    c.clone().trust_origin(bad),
+                    Err(ConfigError::NotAnOrigin(_))
+                ),
+                "{bad}"
+            );
         }
-        assert!(matches!(c.trust_origin("http://example.com"), Err(ConfigError::NotHttps(_))));
+        assert!(matches!(
+            c.trust_origin("http://example.com"),
+            Err(ConfigError::NotHttps(_))
+        ));
     }
 
     #[test]
     fn exemptions_are_listed_for_review() {
-        let c = config().exempt(Method::POST, "/webhooks/mail", "HMAC-signed by the provider");
+        let c = config().exempt(
+            Method::POST,
+            "/webhooks/mail",
+            "HMAC-signed by the provider",
+        );
         assert_eq!(c.exemptions().len(), 1);
-        assert_eq!(c.exemptions()[0].to_string(), "POST /webhooks/mail  (HMAC-signed by the provider)");
+        assert_eq!(
+            c.exemptions()[0].to_string(),
+            "POST /webhooks/mail  (HMAC-signed by the provider)"
+        );
         assert!(c.is_exempt(&Method::POST, "/webhooks/mail"));
         assert!(!c.is_exempt(&Method::PUT, "/webhooks/mail"));
         assert!(!c.is_exempt(&Method::POST, "/webhooks/mail/"));
@@ -1001,7 +1152,9 @@ mod tests {
         let (a, b) = (mask(&raw), mask(&raw));
         assert_ne!(a, b);
         assert_eq!(a.len(), 86);
-        let rotated = KeyRing::from_keys(vec![KeyRing::generate_key_string(), old.to_config_string()]).unwrap();
+        let rotated =
+            KeyRing::from_keys(vec![KeyRing::generate_key_string(), old.to_config_string()])
+                .unwrap();
         let candidates = rotated.signer(Purpose::Csrf).candidates(b"session-id");
         assert!(verify_token(&candidates, &a) && verify_token(&candidates, &b));
         let other_session = rotated.signer(Purpose::Csrf).candidates(b"other-id");
@@ -1018,24 +1171,61 @@ mod tests {
     fn the_origin_step_follows_fetch_metadata_then_origin_then_referer() {
         use CsrfReason::*;
         let c = config();
-        let cases: &[(&[(&'static str, &str)], Result<(), CsrfReason>)] = &[
+        type Case<'a> = (&'a [(&'static str, &'a str)], Result<(), CsrfReason>);
+        let cases: &[Case<'_>] = &[
             (&[("sec-fetch-site", "same-origin")], Ok(())),
             (&[("sec-fetch-site", "none")], Ok(())),
-            (&[("sec-fetch-site", "same-origin"), ("origin", "https://localhost:8443")], Ok(())),
-            (&[("sec-fetch-site", "same-origin"), ("origin", "https://evil.example")], Err(OriginMismatch)),
+            (
+                &[
+                    ("sec-fetch-site", "same-origin"),
+                    ("origin", "https://localhost:8443"),
+                ],
+                Ok(()),
+            ),
+            (
+                &[
+                    ("sec-fetch-site", "same-origin"),
+                    ("origin", "https://evil.example"),
+                ],
+                Err(OriginMismatch),
+            ),
             (&[("sec-fetch-site", "cross-site")], Err(CrossSite)),
-            (&[("sec-fetch-site", "same-site"), ("origin", "https://sub.localhost:8443")], Err(CrossSite)),
-            (&[("sec-fetch-site", "cross-site"), ("origin", "https://admin.example.com")], Ok(())),
+            (
+                &[
+                    ("sec-fetch-site", "same-site"),
+                    ("origin", "https://sub.localhost:8443"),
+                ],
+                Err(CrossSite),
+            ),
+            (
+                &[
+                    ("sec-fetch-site", "cross-site"),
+                    ("origin", "https://admin.example.com"),
+                ],
+                Ok(()),
+            ),
             (&[("sec-fetch-site", "something-new")], Err(CrossSite)),
             (&[("origin", "https://localhost:8443")], Ok(())),
             (&[("origin", "https://admin.example.com")], Ok(())),
             (&[("origin", "https://evil.example")], Err(OriginMismatch)),
             (&[("origin", "http://localhost:8443")], Err(OriginMismatch)),
             (&[("origin", "null")], Err(NullOrigin)),
-            (&[("origin", "https://localhost:8443"), ("origin", "https://evil.example")], Err(OriginMismatch)),
+            (
+                &[
+                    ("origin", "https://localhost:8443"),
+                    ("origin", "https://evil.example"),
+                ],
+                Err(OriginMismatch),
+            ),
             (&[("referer", "https://localhost:8443/form?x=1")], Ok(())),
-            (&[("referer", "http://localhost:8443/form")], Err(RefererMismatch)),
-            (&[("referer", "https://evil.example/")], Err(RefererMismatch)),
+            (
+                &[("referer", "http://localhost:8443/form")],
+                Err(RefererMismatch),
+            ),
+            (
+                &[("referer", "https://evil.example/")],
+                Err(RefererMismatch),
+            ),
             (&[("referer", "not a url")], Err(RefererMismatch)),
             (&[], Ok(())),
         ];
@@ -1049,7 +1239,13 @@ mod tests {
         let (token, fields) =
             form_fields(b"title=Hi+there&csrf_token=t1&password=p&new_Password=p&totp_code=1&api_secret=s&Captcha=c&csrf_token=t2&body=x%26y");
         assert_eq!(token.as_deref(), Some("t1"));
-        assert_eq!(fields, vec![("title".into(), "Hi there".into()), ("body".into(), "x&y".into())]);
+        assert_eq!(
+            fields,
+            vec![
+                ("title".into(), "Hi there".into()),
+                ("body".into(), "x&y".into())
+            ]
+        );
     }
 
     #[test]
@@ -1071,27 +1267,161 @@ mod tests {
 
     #[test]
     fn a_multipart_body_whose_first_part_is_not_the_token_is_refused() {
-        let not_first = b"--b\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nx\r\n--b\r\n";
+        let not_first =
+            b"--b\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nx\r\n--b\r\n";
         let file_named = b"--b\r\nContent-Disposition: form-data; name=\"csrf_token\"; filename=\"t\"\r\n\r\nx\r\n--b\r\n";
         let preamble = b"hello\r\n--b\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nx\r\n--b\r\n";
         let truncated = b"--b\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nx";
         for body in [&not_first[..], file_named, preamble] {
-            assert_eq!(parse_first_part(body, "b", false), Err(CsrfReason::MultipartTokenNotFirst));
+            assert_eq!(
+                parse_first_part(body, "b", false),
+                Err(CsrfReason::MultipartTokenNotFirst)
+            );
         }
         assert_eq!(parse_first_part(truncated, "b", false), Ok(None));
-        assert_eq!(parse_first_part(truncated, "b", true), Err(CsrfReason::MultipartTokenNotFirst));
-        let endless = [b"--b\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n".as_slice(), &[b'a'; 9000]].concat();
-        assert_eq!(parse_first_part(&endless, "b", false), Err(CsrfReason::MultipartTokenNotFirst));
+        assert_eq!(
+            parse_first_part(truncated, "b", true),
+            Err(CsrfReason::MultipartTokenNotFirst)
+        );
+        let endless = [
+            b"--b\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n".as_slice(),
+            &[b'a'; 9000],
+        ]
+        .concat();
+        assert_eq!(
+            parse_first_part(&endless, "b", false),
+            Err(CsrfReason::MultipartTokenNotFirst)
+        );
     }
 
     #[test]
     fn content_types_decide_where_the_token_may_be() {
         let kind = |ct: &str| body_kind(&headers(&[("content-type", ct)]));
-        assert!(matches!(kind("application/x-www-form-urlencoded; charset=UTF-8"), BodyKind::Form));
-        assert!(matches!(kind("Multipart/Form-Data; boundary=\"abc\""), BodyKind::Multipart(b) if b == "abc"));
+        assert!(matches!(
+            kind("application/x-www-form-urlencoded; charset=UTF-8"),
+            BodyKind::Form
+        ));
+        assert!(
+            matches!(kind("Multipart/Form-Data; boundary=\"abc\""), BodyKind::Multipart(b) if b == "abc")
+        );
         assert!(matches!(kind("multipart/form-data"), BodyKind::Other));
-        for other in ["application/json", "text/plain", "multipart/mixed; boundary=a"] {
+        for other in [
+            "application/json",
+            "text/plain",
+            "multipart/mixed; boundary=a",
+        ] {
             assert!(matches!(kind(other), BodyKind::Other), "{other}");
         }
+    }
+}
+
+#[cfg(test)]
+mod layer_tests {
+    use std::sync::Mutex;
+
+    use axum::Router;
+    use axum::routing::post;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::secret::{KeyRing, Purpose};
+    use crate::session::{MemorySessionStore, SessionConfig, SessionLayer};
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_logged_with_reason_method_and_route_but_never_the_token() {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let writer = {
+            let logs = logs.clone();
+            move || Capture(logs.clone())
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let keys = KeyRing::generate();
+        let app = Router::new()
+            .route("/form", get_token())
+            .route("/save", post(|| async { "saved" }))
+            .layer(CsrfLayer::new(
+                keys.signer(Purpose::Csrf),
+                CsrfConfig::new("https://localhost:8443").unwrap(),
+            ))
+            .layer(SessionLayer::new(
+                Arc::new(MemorySessionStore::new()),
+                keys.signer(Purpose::Session),
+                SessionConfig::default(),
+            ));
+
+        let r = app
+            .clone()
+            .oneshot(Request::get("/form").body(Body::empty()).unwrap())
+            .await;
+        let r = r.unwrap();
+        let cookie = r.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap();
+        let cookie = cookie.to_owned();
+        let token = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+        let token = String::from_utf8(token.to_vec()).unwrap();
+
+        // A cross-site attempt carrying a real token (say, leaked through a referrer).
+        let req = Request::post("/save")
+            .header(header::COOKIE, &cookie)
+            .header("sec-fetch-site", "cross-site")
+            .header(HEADER_NAME, &token)
+            .body(Body::empty())
+            .unwrap();
+        let r = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let page = axum::body::to_bytes(r.into_body(), 4096).await.unwrap();
+        assert!(String::from_utf8_lossy(&page).contains("could not be verified"));
+
+        // A form post with a tampered token.
+        let first = if token.starts_with('A') { "B" } else { "A" };
+        let tampered = format!("csrf_token={first}{}&title=x", &token[1..]);
+        let req = Request::post("/save")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(tampered))
+            .unwrap();
+        assert_eq!(
+            app.oneshot(req).await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+
+        let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+        assert!(
+            logs.contains("reason=\"cross-site\"") || logs.contains("reason=cross-site"),
+            "{logs}"
+        );
+        assert!(
+            logs.contains("method=POST") && logs.contains("route=/save"),
+            "{logs}"
+        );
+        assert!(logs.contains("token-invalid"), "{logs}");
+        let session_id = cookie.split_once('=').unwrap().1.split_once('.').unwrap().0;
+        assert!(!logs.contains(&token) && !logs.contains(&token[..20]));
+        assert!(!logs.contains(session_id));
+    }
+
+    fn get_token() -> axum::routing::MethodRouter {
+        axum::routing::get(|t: CsrfToken| async move { t.as_str().to_owned() })
     }
 }

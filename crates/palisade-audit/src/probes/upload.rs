@@ -30,6 +30,8 @@ async fn check_form(probe: &Probe, form: &Form) -> Option<Finding> {
     for (ext, content_type) in [("html", "text/html"), ("svg", "image/svg+xml"), ("png", "image/png")] {
         let mark = super::marker();
         let name = format!("audit-{mark}.{ext}");
+        // Found only in the file's content: listing pages show the name, never this.
+        let content_mark = format!("/*{mark}*/");
         let content = if ext == "svg" {
             format!("<svg xmlns=\"http://www.w3.org/2000/svg\"><script>/*{mark}*/</script><text>{mark}</text></svg>")
         } else {
@@ -54,7 +56,7 @@ async fn check_form(probe: &Probe, form: &Form) -> Option<Finding> {
 
         for url in candidates.into_iter().filter(|u| probe.client.in_scope(u)) {
             let Ok(served) = probe.client.get_final(&url, Some(&probe.jar)).await else { continue };
-            if served.status != 200 || !served.body.contains(&mark) {
+            if served.status != 200 || !served.body.contains(&content_mark) {
                 continue;
             }
             let headers = ["content-type", "content-disposition", "x-content-type-options", "content-security-policy"];
@@ -65,7 +67,7 @@ async fn check_form(probe: &Probe, form: &Form) -> Option<Finding> {
                     served.media_type(),
                     served.url.path()
                 );
-                return Some(Finding::new(&catalog::UPLOAD_SERVED_INLINE, form.page.as_str(), form.action.path(), detail, served.evidence(&headers, Some(&mark))));
+                return Some(Finding::new(&catalog::UPLOAD_SERVED_INLINE, form.page.as_str(), form.action.path(), detail, served.evidence(&headers, Some(&content_mark))));
             }
             let detail = format!("{name} with HTML/SVG content was stored as {} (served safely)", served.url.path());
             let f = Finding::new(&catalog::UPLOAD_ACTIVE_ACCEPTED, form.page.as_str(), form.action.path(), detail, served.evidence(&headers, None));

@@ -46,16 +46,16 @@ fn analyse(ex: &Exchange, mark: &str) -> Option<(&'static Rule, String)> {
     let body = &ex.body;
     let tag = format!("<{mark}x>");
     for (at, _) in body.match_indices(mark) {
-        if body[..at].ends_with('<') {
-            continue; // the injected tag itself, looked at through its first marker
-        }
         let after = &body[at + mark.len()..];
+        if after.starts_with('x') {
+            continue; // the marker inside the injected tag, not the start of the payload
+        }
         match context(body, at) {
             Context::Script => {
                 if after.starts_with(['\'', '"']) {
                     return Some((&catalog::XSS_SCRIPT, "quotes reach a <script> unescaped".to_owned()));
                 }
-                if head(after, 20).contains("</script>") {
+                if head(after, 40).contains(&format!("</script><{mark}x>")) {
                     return Some((&catalog::XSS_SCRIPT, "</script> reaches a script unescaped".to_owned()));
                 }
             }

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::manager::SessionManager;
 use super::service::Shared;
-use super::store::{SessionKey, SessionRecord, StoreError, now};
+use super::store::{SessionKey, SessionRecord, StoreError, USER_AGENT_MAX_CHARS, now};
 use super::{SessionId, delete_cookie, set_cookie};
 
 /// The current request's session; see the [module docs](super).
@@ -89,8 +89,16 @@ pub(crate) struct Finish {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, ip: IpAddr, user_agent: String, arrival: Arrival) -> Self {
-        let mut state = State { presented: !matches!(arrival, Arrival::Absent), ..State::default() };
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        ip: IpAddr,
+        user_agent: String,
+        arrival: Arrival,
+    ) -> Self {
+        let mut state = State {
+            presented: !matches!(arrival, Arrival::Absent),
+            ..State::default()
+        };
         match arrival {
             Arrival::Absent | Arrival::Stale => {}
             Arrival::Expired => state.expired_arrival = true,
@@ -105,7 +113,14 @@ impl Session {
                 });
             }
         }
-        Self { inner: Arc::new(Inner { shared, ip, user_agent, state: Mutex::new(state) }) }
+        Self {
+            inner: Arc::new(Inner {
+                shared,
+                ip,
+                user_agent,
+                state: Mutex::new(state),
+            }),
+        }
     }
 
     /// True when the request has a session (arrived with one, or the handler started one).
@@ -162,16 +177,24 @@ impl Session {
     }
 
     /// Signs `user_id` in: a new id (the old record is deleted, so a fixated or stolen
-    /// pre-login id is worthless), the data kept, and a fresh absolute lifetime starting now.
-    /// The CSRF token changes with the id.
+    /// pre-login id is worthless), a fresh absolute lifetime starting now, and the address and
+    /// browser of this request recorded for the sessions page. The CSRF token changes with the
+    /// id. The data is kept (a cart, a `next` URL), unless the session belonged to another user:
+    /// then it is dropped, so nothing of one account carries over to the next.
     ///
     /// # Errors
     ///
     /// When the store fails; the response then becomes a 503 whatever the handler returns.
     pub async fn sign_in(&self, user_id: i64) -> Result<(), StoreError> {
+        let (ip, user_agent) = (self.inner.ip, &self.inner.user_agent);
         self.replace_id(|record| {
+            if record.user_id.is_some_and(|previous| previous != user_id) {
+                record.data.clear();
+            }
             record.user_id = Some(user_id);
             record.created_at = record.last_seen;
+            record.ip = ip;
+            record.user_agent = user_agent.chars().take(USER_AGENT_MAX_CHARS).collect();
         })
         .await?;
         tracing::info!(user_id, "session signed in with a new id");
@@ -208,7 +231,9 @@ impl Session {
             let state = self.state();
             let current = state.current.as_ref();
             (
-                current.filter(|c| c.persisted).map(|c| c.record.key.clone()),
+                current
+                    .filter(|c| c.persisted)
+                    .map(|c| c.record.key.clone()),
                 current.and_then(|c| c.record.user_id),
             )
         };
@@ -259,11 +284,20 @@ impl Session {
                 return None;
             }
             let current = state.current.as_ref().map(|c| {
-                (c.id.clone(), c.record.clone(), c.persisted, c.dirty, c.set_cookie)
+                (
+                    c.id.clone(),
+                    c.record.clone(),
+                    c.persisted,
+                    c.dirty,
+                    c.set_cookie,
+                )
             });
             (current, state.presented, state.loaded, state.cleared)
         };
-        let mut finish = Finish { private: presented || loaded || cleared, ..Finish::default() };
+        let mut finish = Finish {
+            private: presented || loaded || cleared,
+            ..Finish::default()
+        };
         if cleared {
             finish.clear_site_data = Some(r#""cookies", "storage""#);
         }
@@ -310,7 +344,10 @@ impl Session {
         }
 
         if new_cookie || !persisted {
-            finish.cookie = Some(set_cookie(&config.cookie_name, &id.cookie_value(&shared.signer)));
+            finish.cookie = Some(set_cookie(
+                &config.cookie_name,
+                &id.cookie_value(&shared.signer),
+            ));
         }
         Some(finish)
     }
@@ -322,7 +359,10 @@ impl Session {
         let (old_key, mut record) = {
             let mut state = self.state();
             let current = self.current_or_new(&mut state);
-            (current.persisted.then(|| current.record.key.clone()), current.record.clone())
+            (
+                current.persisted.then(|| current.record.key.clone()),
+                current.record.clone(),
+            )
         };
         let id = SessionId::generate();
         record.key = id.key();
@@ -341,7 +381,13 @@ impl Session {
         }
 
         let mut state = self.state();
-        state.current = Some(Current { id, record, persisted: true, dirty: false, set_cookie: true });
+        state.current = Some(Current {
+            id,
+            record,
+            persisted: true,
+            dirty: false,
+            set_cookie: true,
+        });
         Ok(())
     }
 
@@ -350,7 +396,13 @@ impl Session {
             let id = SessionId::generate();
             let record = SessionRecord::new(id.key(), self.inner.ip, &self.inner.user_agent);
             tracing::debug!(public_id = record.key.public_id(), "new anonymous session");
-            Current { id, record, persisted: false, dirty: true, set_cookie: true }
+            Current {
+                id,
+                record,
+                persisted: false,
+                dirty: true,
+                set_cookie: true,
+            }
         })
     }
 
@@ -363,7 +415,10 @@ impl Session {
     fn state(&self) -> MutexGuard<'_, State> {
         // No code holding this lock can panic halfway through an update that matters: every
         // critical section is a few field assignments.
-        self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -372,7 +427,10 @@ impl fmt::Debug for Session {
         let state = self.state();
         f.debug_struct("Session")
             .field("key", &state.current.as_ref().map(|c| &c.record.key))
-            .field("user_id", &state.current.as_ref().and_then(|c| c.record.user_id))
+            .field(
+                "user_id",
+                &state.current.as_ref().and_then(|c| c.record.user_id),
+            )
             .field("expired_arrival", &state.expired_arrival)
             .finish_non_exhaustive()
     }
@@ -382,10 +440,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = (StatusCode, &'static str);
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Session>()
-            .cloned()
-            .ok_or((StatusCode::INTERNAL_SERVER_ERROR, "SessionLayer is not installed"))
+        parts.extensions.get::<Session>().cloned().ok_or((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SessionLayer is not installed",
+        ))
     }
 }

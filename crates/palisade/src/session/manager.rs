@@ -94,7 +94,11 @@ impl SessionManager {
             return Ok(false);
         };
         let deleted = self.store.delete(&record.key).await?;
-        tracing::info!(user_id, public_id = record.key.public_id(), "session revoked");
+        tracing::info!(
+            user_id,
+            public_id = record.key.public_id(),
+            "session revoked"
+        );
         Ok(deleted)
     }
 
@@ -109,7 +113,10 @@ impl SessionManager {
         user_id: i64,
         current_key: &SessionKey,
     ) -> Result<u64, StoreError> {
-        let count = self.store.delete_for_user(user_id, Some(current_key)).await?;
+        let count = self
+            .store
+            .delete_for_user(user_id, Some(current_key))
+            .await?;
         tracing::info!(user_id, count, "other sessions revoked");
         Ok(count)
     }
@@ -131,8 +138,11 @@ impl SessionManager {
     ///
     /// When the store fails.
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
-        let cutoff =
-            ExpiryCutoff::at(now(), self.config.idle_timeout, self.config.absolute_timeout);
+        let cutoff = ExpiryCutoff::at(
+            now(),
+            self.config.idle_timeout,
+            self.config.absolute_timeout,
+        );
         self.store.delete_expired(cutoff).await
     }
 
@@ -160,7 +170,9 @@ impl SessionManager {
 
 impl std::fmt::Debug for SessionManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionManager").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("SessionManager")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -186,6 +198,8 @@ pub fn spawn_cleanup(
 }
 
 fn rfc3339<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-    let text = t.format(&time::format_description::well_known::Rfc3339).map_err(serde::ser::Error::custom)?;
+    let text = t
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(serde::ser::Error::custom)?;
     s.serialize_str(&text)
 }

@@ -129,7 +129,8 @@ impl SessionConfig {
     /// The touch interval in force: [`SessionConfig::touch_interval`], or the lesser of 60
     /// seconds and a tenth of the idle timeout.
     pub fn touch_every(&self) -> Duration {
-        self.touch_interval.unwrap_or_else(|| Duration::from_secs(60).min(self.idle_timeout / 10))
+        self.touch_interval
+            .unwrap_or_else(|| Duration::from_secs(60).min(self.idle_timeout / 10))
     }
 
     /// Checks that the cookie name is a valid cookie token and the timeouts make sense.
@@ -139,7 +140,10 @@ impl SessionConfig {
     /// A [`ConfigError`] naming the first problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let name_ok = !self.cookie_name.is_empty()
-            && self.cookie_name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+            && self
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
         if !name_ok {
             return Err(ConfigError::CookieName(self.cookie_name.clone()));
         }

@@ -28,7 +28,9 @@ pub(crate) struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -59,7 +61,14 @@ impl SessionLayer {
             "session layer configured"
         );
         let manager = SessionManager::from_parts(store.clone(), config.clone());
-        Self { shared: Arc::new(Shared { store, signer, config, manager }) }
+        Self {
+            shared: Arc::new(Shared {
+                store,
+                signer,
+                config,
+                manager,
+            }),
+        }
     }
 
     /// The manager of this layer's store, for listing and revoking sessions. Handlers can also
@@ -73,7 +82,10 @@ impl<S> Layer<S> for SessionLayer {
     type Service = SessionService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SessionService { inner, shared: self.shared.clone() }
+        SessionService {
+            inner,
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -151,7 +163,10 @@ async fn arrive(shared: &Shared, parts: &Parts) -> Result<Arrival, StoreError> {
     }
     let id = match ids.len() {
         0 => {
-            tracing::debug!(cookies = values.len(), "session cookie did not verify; ignored");
+            tracing::debug!(
+                cookies = values.len(),
+                "session cookie did not verify; ignored"
+            );
             return Ok(Arrival::Stale);
         }
         1 => ids.remove(0),
@@ -166,7 +181,10 @@ async fn arrive(shared: &Shared, parts: &Parts) -> Result<Arrival, StoreError> {
 
     let key = id.key();
     let Some(record) = shared.store.load(&key).await? else {
-        tracing::debug!(public_id = key.public_id(), "session cookie names no live session");
+        tracing::debug!(
+            public_id = key.public_id(),
+            "session cookie names no live session"
+        );
         return Ok(Arrival::Stale);
     };
     let config = &shared.config;
@@ -202,7 +220,8 @@ pub(crate) fn mark_private(headers: &mut http::HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let varies = headers.get_all(header::VARY).iter().any(|v| {
         v.to_str().is_ok_and(|v| {
-            v.split(',').any(|t| t.trim().eq_ignore_ascii_case("cookie") || t.trim() == "*")
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("cookie") || t.trim() == "*")
         })
     });
     if !varies {
@@ -212,7 +231,11 @@ pub(crate) fn mark_private(headers: &mut http::HeaderMap) {
 
 fn wants_json(parts: &Parts) -> bool {
     let has_json = |name| {
-        parts.headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"))
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json"))
     };
     has_json(header::ACCEPT) || has_json(header::CONTENT_TYPE)
 }
@@ -220,7 +243,10 @@ fn wants_json(parts: &Parts) -> bool {
 /// The answer when the store fails: never a page rendered as if the user were anonymous.
 fn unavailable(json: bool) -> Response {
     let (content_type, body) = if json {
-        ("application/json", r#"{"error":"session store unavailable"}"#)
+        (
+            "application/json",
+            r#"{"error":"session store unavailable"}"#,
+        )
     } else {
         (
             "text/html; charset=utf-8",
@@ -232,7 +258,10 @@ fn unavailable(json: bool) -> Response {
     };
     let mut response = (
         StatusCode::SERVICE_UNAVAILABLE,
-        [(header::CONTENT_TYPE, content_type), (header::RETRY_AFTER, "5")],
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::RETRY_AFTER, "5"),
+        ],
         body,
     )
         .into_response();

@@ -4,8 +4,8 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::Row as _;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use time::OffsetDateTime;
 
 use super::store::{ExpiryCutoff, SessionKey, SessionRecord, SessionStore, StoreError};
@@ -97,12 +97,13 @@ impl SessionStore for SqliteSessionStore {
         except: Option<&SessionKey>,
     ) -> Result<u64, StoreError> {
         // `IS NOT` treats a NULL ?2 as "no exception", where `<>` would match no row at all.
-        let done = sqlx::query("DELETE FROM palisade_sessions WHERE user_id = ?1 AND key IS NOT ?2")
-            .bind(user_id)
-            .bind(except.map(SessionKey::as_str))
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::backend)?;
+        let done =
+            sqlx::query("DELETE FROM palisade_sessions WHERE user_id = ?1 AND key IS NOT ?2")
+                .bind(user_id)
+                .bind(except.map(SessionKey::as_str))
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::backend)?;
         Ok(done.rows_affected())
     }
 
@@ -198,7 +199,10 @@ mod tests {
         .execute(&store.pool)
         .await
         .unwrap();
-        assert!(matches!(store.load(&key).await.unwrap_err(), StoreError::Corrupt(_)));
+        assert!(matches!(
+            store.load(&key).await.unwrap_err(),
+            StoreError::Corrupt(_)
+        ));
     }
 
     #[tokio::test]
@@ -207,10 +211,11 @@ mod tests {
         let id = "the-raw-session-id-from-the-cookie";
         let r = SessionRecord::new(SessionKey::of_id(id), [127, 0, 0, 1].into(), "ua");
         store.save(&r).await.unwrap();
-        let rows = sqlx::query("SELECT key || data || ip || user_agent AS t FROM palisade_sessions")
-            .fetch_all(&store.pool)
-            .await
-            .unwrap();
+        let rows =
+            sqlx::query("SELECT key || data || ip || user_agent AS t FROM palisade_sessions")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
         for row in rows {
             let text: String = row.get("t");
             assert!(!text.contains(id));

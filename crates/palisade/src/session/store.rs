@@ -36,7 +36,8 @@ impl SessionKey {
 
     /// A key read back from a store: exactly 64 lower-case hex digits.
     pub fn parse(text: &str) -> Option<Self> {
-        let valid = text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let valid =
+            text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         valid.then(|| Self(text.to_owned()))
     }
 
@@ -113,7 +114,10 @@ pub struct ExpiryCutoff {
 impl ExpiryCutoff {
     /// The cutoff at `now` for the given idle and absolute timeouts.
     pub fn at(now: OffsetDateTime, idle: Duration, absolute: Duration) -> Self {
-        Self { last_seen_before: now - idle, created_before: now - absolute }
+        Self {
+            last_seen_before: now - idle,
+            created_before: now - absolute,
+        }
     }
 
     /// True when `record` is expired under this cutoff.
@@ -139,6 +143,18 @@ impl StoreError {
     /// Wraps a backend error.
     pub fn backend(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Backend(Box::new(err))
+    }
+}
+
+/// A handler may return a `StoreError` with `?`: the answer is a bare 503 that shows nothing of
+/// the error (the layer has logged it, and turns the response into its own 503 page anyway).
+impl axum::response::IntoResponse for StoreError {
+    fn into_response(self) -> axum::response::Response {
+        (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "session store unavailable",
+        )
+            .into_response()
     }
 }
 
@@ -230,7 +246,11 @@ impl SessionStore for MemorySessionStore {
     }
 
     async fn touch(&self, key: &SessionKey, last_seen: OffsetDateTime) -> Result<bool, StoreError> {
-        Ok(self.records().get_mut(key).map(|r| r.last_seen = last_seen).is_some())
+        Ok(self
+            .records()
+            .get_mut(key)
+            .map(|r| r.last_seen = last_seen)
+            .is_some())
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
@@ -238,9 +258,17 @@ impl SessionStore for MemorySessionStore {
     }
 
     async fn list_for_user(&self, user_id: i64) -> Result<Vec<SessionRecord>, StoreError> {
-        let mut list: Vec<SessionRecord> =
-            self.records().values().filter(|r| r.user_id == Some(user_id)).cloned().collect();
-        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.key.cmp(&b.key)));
+        let mut list: Vec<SessionRecord> = self
+            .records()
+            .values()
+            .filter(|r| r.user_id == Some(user_id))
+            .cloned()
+            .collect();
+        list.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.key.cmp(&b.key))
+        });
         Ok(list)
     }
 

@@ -91,7 +91,11 @@ fn harness(config: SessionConfig) -> Harness {
     let store = Arc::new(TestStore::default());
     let keys = KeyRing::generate();
     let layer = SessionLayer::new(store.clone(), keys.signer(Purpose::Session), config);
-    Harness { app: routes().layer(layer), store, keys }
+    Harness {
+        app: routes().layer(layer),
+        store,
+        keys,
+    }
 }
 
 fn routes() -> Router {
@@ -133,6 +137,13 @@ fn routes() -> Router {
             }),
         )
         .route(
+            "/logout-with-flash",
+            get(|s: Session| async move {
+                s.sign_out().await.unwrap();
+                s.insert("flash", "signed out").unwrap();
+            }),
+        )
+        .route(
             "/vary",
             get(|s: Session| async move {
                 s.ensure();
@@ -147,7 +158,11 @@ impl Harness {
         for c in cookies {
             req = req.header(header::COOKIE, *c);
         }
-        self.app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
+        self.app
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
     }
 
     /// A session signed in as `uid`; returns its `name=value` cookie.
@@ -170,7 +185,13 @@ fn set_cookie_header(r: &Response) -> Option<String> {
 }
 
 async fn text(r: Response) -> String {
-    String::from_utf8(axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap()
+    String::from_utf8(
+        axum::body::to_bytes(r.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap()
 }
 
 fn short(idle_ms: u64, absolute_ms: u64) -> SessionConfig {
@@ -203,9 +224,18 @@ async fn ensure_starts_a_session_with_a_signed_host_only_browser_session_cookie(
     let value = pair.strip_prefix("__Host-palisade=").unwrap();
     let (id, _tag) = value.split_once('.').unwrap();
     assert_eq!(id.len(), 43);
-    assert_eq!(h.keys.signer(Purpose::Session).verify_string(value), Some(id));
+    assert_eq!(
+        h.keys.signer(Purpose::Session).verify_string(value),
+        Some(id)
+    );
     // The store holds the hash of the id, never the id.
-    let stored = h.store.inner.load(&SessionKey::of_id(id)).await.unwrap().unwrap();
+    let stored = h
+        .store
+        .inner
+        .load(&SessionKey::of_id(id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(stored.key.as_str(), id);
     assert_eq!(h.store.inner.len(), 1);
     assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
@@ -234,12 +264,51 @@ async fn sign_in_rotates_the_id_and_the_pre_login_cookie_stops_working() {
     let r = h.get("/login/7", &[&anonymous]).await;
     let signed_in = cookie_of(&r).unwrap();
     assert_ne!(signed_in, anonymous);
-    assert_eq!(text(h.get("/who", &[&signed_in]).await).await, r#"user=Some(7) expired=false note=Some("kept")"#);
+    assert_eq!(
+        text(h.get("/who", &[&signed_in]).await).await,
+        r#"user=Some(7) expired=false note=Some("kept")"#
+    );
     // The fixated or stolen pre-login id is worthless, and is cleared.
     let r = h.get("/who", &[&anonymous]).await;
-    assert_eq!(set_cookie_header(&r).unwrap(), "__Host-palisade=; Secure; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
+    assert_eq!(
+        set_cookie_header(&r).unwrap(),
+        "__Host-palisade=; Secure; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
+    );
     assert_eq!(text(r).await, "user=None expired=false note=None");
     assert_eq!(h.store.inner.len(), 1);
+}
+
+#[tokio::test]
+async fn signing_in_as_another_user_drops_the_previous_users_data() {
+    let h = harness(SessionConfig::default());
+    let cookie = h.signed_in(1).await;
+    let cookie = cookie_of(&h.get("/note/private-to-1", &[&cookie]).await).unwrap_or(cookie);
+    let same = cookie_of(&h.get("/login/1", &[&cookie]).await).unwrap();
+    assert!(
+        text(h.get("/who", &[&same]).await)
+            .await
+            .contains("private-to-1")
+    );
+    let other = cookie_of(&h.get("/login/2", &[&same]).await).unwrap();
+    assert_eq!(
+        text(h.get("/who", &[&other]).await).await,
+        "user=Some(2) expired=false note=None"
+    );
+}
+
+#[tokio::test]
+async fn a_session_started_after_sign_out_keeps_its_new_cookie() {
+    let h = harness(SessionConfig::default());
+    let cookie = h.signed_in(1).await;
+    let r = h.get("/logout-with-flash", &[&cookie]).await;
+    let fresh = cookie_of(&r).expect("the new session's cookie");
+    assert_ne!(fresh, cookie);
+    assert_eq!(r.headers()["clear-site-data"], r#""storage""#);
+    assert_eq!(h.store.inner.len(), 1);
+    assert_eq!(
+        text(h.get("/who", &[&cookie]).await).await,
+        "user=None expired=false note=None"
+    );
 }
 
 #[tokio::test]
@@ -257,16 +326,25 @@ async fn a_client_chosen_or_unknown_id_is_never_adopted() {
     let h = harness(SessionConfig::default());
     // Correctly signed (an insider, or a key leak) but unknown to the store.
     let chosen = SessionId::generate();
-    let forged =
-        format!("__Host-palisade={}", chosen.cookie_value(&h.keys.signer(Purpose::Session)));
+    let forged = format!(
+        "__Host-palisade={}",
+        chosen.cookie_value(&h.keys.signer(Purpose::Session))
+    );
     let r = h.get("/ensure", &[&forged]).await;
     let fresh = cookie_of(&r).unwrap();
     assert_ne!(fresh, forged);
     assert!(h.store.inner.load(&chosen.key()).await.unwrap().is_none());
     // Unsigned and mis-signed ids do not even reach the store.
     let before = h.store.calls();
-    let other_key = KeyRing::generate().signer(Purpose::Session).sign_to_string(chosen.as_str());
-    for bad in [chosen.as_str().to_owned(), other_key, "x.y".to_owned(), String::new()] {
+    let other_key = KeyRing::generate()
+        .signer(Purpose::Session)
+        .sign_to_string(chosen.as_str());
+    for bad in [
+        chosen.as_str().to_owned(),
+        other_key,
+        "x.y".to_owned(),
+        String::new(),
+    ] {
         let r = h.get("/who", &[&format!("__Host-palisade={bad}")]).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
@@ -286,8 +364,16 @@ async fn malformed_and_duplicated_cookie_headers_resolve_safely() {
         }
     };
     // Garbage around a valid cookie, in one header or spread over several.
-    assert!(who(vec![format!("junk; =; __Host-palisade=nope; {a}; other=1")]).await.contains("Some(1)"));
-    assert!(who(vec!["__Host-palisade=%%%".into(), a.clone(), "x".into()]).await.contains("Some(1)"));
+    assert!(
+        who(vec![format!("junk; =; __Host-palisade=nope; {a}; other=1")])
+            .await
+            .contains("Some(1)")
+    );
+    assert!(
+        who(vec!["__Host-palisade=%%%".into(), a.clone(), "x".into()])
+            .await
+            .contains("Some(1)")
+    );
     // The same session twice is still that session.
     assert!(who(vec![a.clone(), a.clone()]).await.contains("Some(1)"));
     // Two different valid sessions: ambiguous, so neither.
@@ -300,14 +386,24 @@ async fn a_session_idle_past_the_timeout_expires_and_is_deleted() {
     let h = harness(short(1000, 5000));
     let cookie = h.signed_in(5).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(text(h.get("/who", &[&cookie]).await).await.contains("Some(5)"));
+    assert!(
+        text(h.get("/who", &[&cookie]).await)
+            .await
+            .contains("Some(5)")
+    );
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let r = h.get("/who", &[&cookie]).await;
     assert!(set_cookie_header(&r).unwrap().contains("Max-Age=0"));
     assert_eq!(text(r).await, "user=None expired=true note=None");
-    assert!(h.store.inner.is_empty(), "the expired record is deleted server-side");
+    assert!(
+        h.store.inner.is_empty(),
+        "the expired record is deleted server-side"
+    );
     // Once deleted it is merely unknown.
-    assert_eq!(text(h.get("/who", &[&cookie]).await).await, "user=None expired=false note=None");
+    assert_eq!(
+        text(h.get("/who", &[&cookie]).await).await,
+        "user=None expired=false note=None"
+    );
 }
 
 #[tokio::test]
@@ -324,7 +420,10 @@ async fn steady_activity_never_extends_a_session_past_the_absolute_timeout() {
         }
         assert!(body.contains("Some(9)"), "{body}");
         alive_for = start.elapsed();
-        assert!(alive_for < Duration::from_secs(4), "activity kept the session alive");
+        assert!(
+            alive_for < Duration::from_secs(4),
+            "activity kept the session alive"
+        );
     }
     // It lived until close to the absolute timeout and no further.
     assert!(alive_for >= Duration::from_millis(1500), "{alive_for:?}");
@@ -332,7 +431,10 @@ async fn steady_activity_never_extends_a_session_past_the_absolute_timeout() {
 
 #[tokio::test]
 async fn last_seen_is_written_at_most_once_per_touch_interval() {
-    let config = SessionConfig { touch_interval: Some(Duration::from_millis(300)), ..short(3000, 9000) };
+    let config = SessionConfig {
+        touch_interval: Some(Duration::from_millis(300)),
+        ..short(3000, 9000)
+    };
     let h = harness(config);
     let cookie = h.signed_in(1).await;
     for _ in 0..5 {
@@ -354,7 +456,10 @@ async fn a_failing_store_answers_503_and_never_anonymous() {
     // Loading.
     let r = h.get("/who", &[&cookie]).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(r.headers().get(header::SET_COOKIE).is_none(), "the cookie is kept for later");
+    assert!(
+        r.headers().get(header::SET_COOKIE).is_none(),
+        "the cookie is kept for later"
+    );
     assert!(text(r).await.contains("session store is unavailable"));
     // Saving a new session.
     let r = h.get("/ensure", &[]).await;
@@ -374,7 +479,11 @@ async fn a_failing_store_answers_503_and_never_anonymous() {
     assert_eq!(text(r).await, r#"{"error":"session store unavailable"}"#);
 
     h.store.down.store(false, Ordering::SeqCst);
-    assert!(text(h.get("/who", &[&cookie]).await).await.contains("Some(4)"));
+    assert!(
+        text(h.get("/who", &[&cookie]).await)
+            .await
+            .contains("Some(4)")
+    );
 }
 
 #[tokio::test]
@@ -383,7 +492,11 @@ async fn a_closed_sqlite_pool_answers_503() {
     crate::db::migrate(&pool).await.unwrap();
     let keys = KeyRing::generate();
     let store = Arc::new(SqliteSessionStore::new(pool.clone()));
-    let layer = SessionLayer::new(store, keys.signer(Purpose::Session), SessionConfig::default());
+    let layer = SessionLayer::new(
+        store,
+        keys.signer(Purpose::Session),
+        SessionConfig::default(),
+    );
     let app = routes().layer(layer);
     let send = |path: &str, cookie: Option<&str>| {
         let mut req = Request::get(path);
@@ -393,10 +506,20 @@ async fn a_closed_sqlite_pool_answers_503() {
         app.clone().oneshot(req.body(Body::empty()).unwrap())
     };
     let cookie = cookie_of(&send("/login/1", None).await.unwrap()).unwrap();
-    assert!(text(send("/who", Some(&cookie)).await.unwrap()).await.contains("Some(1)"));
+    assert!(
+        text(send("/who", Some(&cookie)).await.unwrap())
+            .await
+            .contains("Some(1)")
+    );
     pool.close().await;
-    assert_eq!(send("/who", Some(&cookie)).await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(send("/ensure", None).await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        send("/who", Some(&cookie)).await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        send("/ensure", None).await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }
 
 #[tokio::test]
@@ -404,7 +527,12 @@ async fn personal_responses_are_no_store_and_vary_on_cookie() {
     let h = harness(SessionConfig::default());
     let r = h.get("/vary", &[]).await;
     assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
-    let vary: Vec<_> = r.headers().get_all(header::VARY).iter().map(|v| v.to_str().unwrap()).collect();
+    let vary: Vec<_> = r
+        .headers()
+        .get_all(header::VARY)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
     assert_eq!(vary, ["Accept-Encoding", "Cookie"]);
     // A presented cookie marks even a page that ignores the session, valid or not.
     let cookie = h.signed_in(1).await;
@@ -418,7 +546,11 @@ async fn personal_responses_are_no_store_and_vary_on_cookie() {
 #[tokio::test]
 async fn the_manager_lists_and_revokes_only_the_users_own_sessions() {
     let h = harness(SessionConfig::default());
-    let (a1, a2, a3) = (h.signed_in(1).await, h.signed_in(1).await, h.signed_in(1).await);
+    let (a1, a2, a3) = (
+        h.signed_in(1).await,
+        h.signed_in(1).await,
+        h.signed_in(1).await,
+    );
     let b = h.signed_in(2).await;
     let manager = SessionManager::new(h.store.clone(), SessionConfig::default());
     let key_of = |cookie: &str| {
@@ -429,7 +561,10 @@ async fn the_manager_lists_and_revokes_only_the_users_own_sessions() {
     let list = manager.list(1, Some(&key_of(&a1))).await.unwrap();
     assert_eq!(list.len(), 3);
     assert_eq!(list.iter().filter(|s| s.current).count(), 1);
-    assert!(list.iter().all(|s| s.public_id.len() == 16 && s.ip.is_unspecified()));
+    assert!(
+        list.iter()
+            .all(|s| s.public_id.len() == 16 && s.ip.is_unspecified())
+    );
 
     // Another user's public id is not this user's to revoke.
     let b_public = key_of(&b).public_id().to_owned();
@@ -437,14 +572,26 @@ async fn the_manager_lists_and_revokes_only_the_users_own_sessions() {
     assert!(text(h.get("/who", &[&b]).await).await.contains("Some(2)"));
 
     assert!(manager.revoke(1, key_of(&a3).public_id()).await.unwrap());
-    assert!(text(h.get("/who", &[&a3]).await).await.contains("user=None"));
+    assert!(
+        text(h.get("/who", &[&a3]).await)
+            .await
+            .contains("user=None")
+    );
 
     assert_eq!(manager.revoke_others(1, &key_of(&a1)).await.unwrap(), 1);
-    assert!(text(h.get("/who", &[&a2]).await).await.contains("user=None"));
+    assert!(
+        text(h.get("/who", &[&a2]).await)
+            .await
+            .contains("user=None")
+    );
     assert!(text(h.get("/who", &[&a1]).await).await.contains("Some(1)"));
 
     assert_eq!(manager.revoke_all(1).await.unwrap(), 1);
-    assert!(text(h.get("/who", &[&a1]).await).await.contains("user=None"));
+    assert!(
+        text(h.get("/who", &[&a1]).await)
+            .await
+            .contains("user=None")
+    );
     assert!(text(h.get("/who", &[&b]).await).await.contains("Some(2)"));
 }
 
@@ -452,8 +599,11 @@ async fn the_manager_lists_and_revokes_only_the_users_own_sessions() {
 async fn a_session_revoked_during_a_request_is_not_brought_back_by_its_save() {
     let store = Arc::new(MemorySessionStore::new());
     let keys = KeyRing::generate();
-    let layer =
-        SessionLayer::new(store.clone(), keys.signer(Purpose::Session), SessionConfig::default());
+    let layer = SessionLayer::new(
+        store.clone(),
+        keys.signer(Purpose::Session),
+        SessionConfig::default(),
+    );
     let app = routes()
         .route(
             "/revoke-then-write",
@@ -463,7 +613,9 @@ async fn a_session_revoked_during_a_request_is_not_brought_back_by_its_save() {
             }),
         )
         .layer(layer);
-    let login = app.clone().oneshot(Request::get("/login/8").body(Body::empty()).unwrap());
+    let login = app
+        .clone()
+        .oneshot(Request::get("/login/8").body(Body::empty()).unwrap());
     let cookie = cookie_of(&login.await.unwrap()).unwrap();
     let req = Request::get("/revoke-then-write").header(header::COOKIE, &cookie);
     let r = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
@@ -491,14 +643,25 @@ async fn rotating_the_key_ring_keeps_sessions_signed_by_the_old_key() {
     let store = Arc::new(MemorySessionStore::new());
     let old = KeyRing::generate();
     let app_with = |keys: &KeyRing| {
-        routes().layer(SessionLayer::new(store.clone(), keys.signer(Purpose::Session), SessionConfig::default()))
+        routes().layer(SessionLayer::new(
+            store.clone(),
+            keys.signer(Purpose::Session),
+            SessionConfig::default(),
+        ))
     };
     let login = app_with(&old).oneshot(Request::get("/login/6").body(Body::empty()).unwrap());
     let cookie = cookie_of(&login.await.unwrap()).unwrap();
     let rotated =
         KeyRing::from_keys(vec![KeyRing::generate_key_string(), old.to_config_string()]).unwrap();
-    let req = Request::get("/who").header(header::COOKIE, &cookie).body(Body::empty()).unwrap();
-    assert!(text(app_with(&rotated).oneshot(req).await.unwrap()).await.contains("Some(6)"));
+    let req = Request::get("/who")
+        .header(header::COOKIE, &cookie)
+        .body(Body::empty())
+        .unwrap();
+    assert!(
+        text(app_with(&rotated).oneshot(req).await.unwrap())
+            .await
+            .contains("Some(6)")
+    );
 }
 
 #[tokio::test]
@@ -524,12 +687,21 @@ async fn logs_never_contain_cookie_values_or_ids() {
     h.get("/who", &[&cookie]).await;
 
     let logs = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("signed in") && logs.contains("expired"), "{logs}");
-    assert!(logs.contains("several different valid session cookies"), "{logs}");
+    assert!(
+        logs.contains("signed in") && logs.contains("expired"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("several different valid session cookies"),
+        "{logs}"
+    );
     for c in [&cookie, &other] {
         let value = c.split_once('=').unwrap().1;
         let (id, tag) = value.split_once('.').unwrap();
-        assert!(!logs.contains(id) && !logs.contains(tag), "a cookie part leaked into the logs");
+        assert!(
+            !logs.contains(id) && !logs.contains(tag),
+            "a cookie part leaked into the logs"
+        );
     }
 }
 
@@ -552,10 +724,19 @@ fn the_default_config_is_strict_and_bad_ones_are_refused() {
     assert_eq!(config.touch_every(), Duration::from_secs(60));
     assert_eq!(short(1000, 2000).touch_every(), Duration::from_millis(100));
     config.validate().unwrap();
-    let bad_name = SessionConfig { cookie_name: "a b;".into(), ..SessionConfig::default() };
-    assert!(matches!(bad_name.validate(), Err(ConfigError::CookieName(_))));
+    let bad_name = SessionConfig {
+        cookie_name: "a b;".into(),
+        ..SessionConfig::default()
+    };
+    assert!(matches!(
+        bad_name.validate(),
+        Err(ConfigError::CookieName(_))
+    ));
     assert_eq!(short(2000, 1000).validate(), Err(ConfigError::Timeouts));
-    let lazy = SessionConfig { touch_interval: Some(Duration::from_secs(3600)), ..config };
+    let lazy = SessionConfig {
+        touch_interval: Some(Duration::from_secs(3600)),
+        ..config
+    };
     assert_eq!(lazy.validate(), Err(ConfigError::TouchInterval));
     let _ = HeaderValue::from_static("unused");
 }
