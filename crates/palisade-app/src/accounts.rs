@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use palisade::auth::captcha::{self, CaptchaError};
@@ -21,7 +21,7 @@ use palisade::ratelimit::{Quota, ip_key};
 use serde::{Deserialize, Serialize};
 
 use crate::state::AppState;
-use crate::web::{FormPage, Page, SignedIn, fault, see_other};
+use crate::web::{FormPage, Page, SignedIn, fault, see_other, ser};
 
 /// How long a password-checked sign-in waits for its second factor.
 const TWO_FACTOR_WINDOW: Duration = Duration::from_secs(5 * 60);
@@ -40,12 +40,17 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/password", post(change_password))
         .route("/account/sessions", get(sessions))
         .route("/account/sessions/{id}/revoke", post(revoke_session))
-        .route("/account/sessions/revoke-others", post(revoke_other_sessions))
+        .route(
+            "/account/sessions/revoke-others",
+            post(revoke_other_sessions),
+        )
         .route("/account/2fa", get(two_factor_page).post(two_factor_change))
 }
 
 fn event<'a>(page: &'a Page, kind: EventKind) -> NewEvent<'a> {
-    NewEvent::new(kind).ip(page.ip.0).user_agent(&page.user_agent)
+    NewEvent::new(kind)
+        .ip(page.ip.0)
+        .user_agent(&page.user_agent)
 }
 
 async fn record(page: &Page, event: NewEvent<'_>) {
@@ -83,7 +88,10 @@ pub(crate) struct RegisterForm {
 }
 
 async fn register_form(FormPage(page): FormPage, Query(q): Query<InviteQuery>) -> Response {
-    let form = RegisterForm { invite: q.invite, ..RegisterForm::default() };
+    let form = RegisterForm {
+        invite: q.invite,
+        ..RegisterForm::default()
+    };
     render_register(&page, StatusCode::OK, &form, None)
 }
 
@@ -101,7 +109,7 @@ pub(crate) fn render_register(
         status,
         "register.html",
         minijinja::context! {
-            form, error, closed, challenge,
+            form => ser(form), error, closed, challenge,
             min_chars => state.policy.min_chars(),
             invite_only => matches!(mode, palisade::auth::email::RegistrationMode::Invite),
         },
@@ -127,29 +135,52 @@ async fn register(FormPage(page): FormPage, Form(form): Form<RegisterForm>) -> R
         tracing::warn!(ip = %page.ip.0, "registration honeypot filled");
         return check_email_sent(&page);
     }
-    match Quota::REGISTRATIONS_PER_IP.allow(&*state.limiter, &format!("register:{}", ip_key(page.ip.0))).await {
+    match Quota::REGISTRATIONS_PER_IP
+        .allow(&*state.limiter, &format!("register:{}", ip_key(page.ip.0)))
+        .await
+    {
         Ok(true) => {}
         Ok(false) => {
-            return render_register(&page, StatusCode::TOO_MANY_REQUESTS, &form,
-                Some("Too many registrations from your network. Please try again later."));
+            return render_register(
+                &page,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form,
+                Some("Too many registrations from your network. Please try again later."),
+            );
         }
         Err(err) => return fault("rate limiter failed", &err),
     }
     if let Err(err) = state.captcha.verify(Some(&form.captcha)).await {
         tracing::info!(reason = ?err, "registration captcha refused");
-        let status = if matches!(err, CaptchaError::Missing) { StatusCode::BAD_REQUEST } else { StatusCode::FORBIDDEN };
+        let status = if matches!(err, CaptchaError::Missing) {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::FORBIDDEN
+        };
         return render_register(&page, status, &form, Some(err.user_message()));
     }
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
-        Err(err) => return render_register(&page, StatusCode::BAD_REQUEST, &form, Some(&err.to_string())),
+        Err(err) => {
+            return render_register(
+                &page,
+                StatusCode::BAD_REQUEST,
+                &form,
+                Some(&err.to_string()),
+            );
+        }
     };
     let invite_ok = !form.invite.is_empty() && invite_matches(&state, &form.invite, &email).await;
     if let Err(err) = state.registration.check(&email, invite_ok) {
         return render_register(&page, StatusCode::FORBIDDEN, &form, Some(&err.to_string()));
     }
     if let Err(err) = state.policy.check(&form.password, Some(&email)).await {
-        return render_register(&page, StatusCode::BAD_REQUEST, &form, Some(&err.to_string()));
+        return render_register(
+            &page,
+            StatusCode::BAD_REQUEST,
+            &form,
+            Some(&err.to_string()),
+        );
     }
     // Hash before looking the address up, so both paths cost the same.
     let hash = match state.hasher.hash(&form.password).await {
@@ -166,7 +197,10 @@ async fn register(FormPage(page): FormPage, Form(form): Form<RegisterForm>) -> R
                 link(&state, "/password/forgot"),
             );
             send_mail(&state, &email, "Your Drop account", &text).await;
-            tracing::info!(user_id = existing.id, "registration attempt for an existing account");
+            tracing::info!(
+                user_id = existing.id,
+                "registration attempt for an existing account"
+            );
         }
         Ok(None) => {
             let user = match state.users.create(&email, Some(&hash)).await {
@@ -196,7 +230,11 @@ async fn invite_matches(state: &AppState, token: &str, email: &Email) -> bool {
 async fn send_verification(state: &AppState, user: &User, email: &Email) {
     let token = match state
         .tokens
-        .issue(TokenKind::EmailVerification, &Subject::User(user.id), TokenKind::EmailVerification.default_ttl())
+        .issue(
+            TokenKind::EmailVerification,
+            &Subject::User(user.id),
+            TokenKind::EmailVerification.default_ttl(),
+        )
         .await
     {
         Ok(token) => token,
@@ -221,7 +259,11 @@ async fn send_mail(state: &AppState, to: &Email, subject: &str, text: &str) {
 
 async fn verify(page: Page, Path(token): Path<String>) -> Response {
     let state = page.state.clone();
-    match state.tokens.consume(TokenKind::EmailVerification, &token).await {
+    match state
+        .tokens
+        .consume(TokenKind::EmailVerification, &token)
+        .await
+    {
         Ok(Subject::User(id)) => {
             if let Err(err) = state.users.mark_verified(id).await {
                 return fault("marking an account verified failed", &err);
@@ -230,9 +272,11 @@ async fn verify(page: Page, Path(token): Path<String>) -> Response {
             page.flash("ok", "Your address is verified. You can sign in now.");
             see_other("/login")
         }
-        Ok(Subject::Email(_)) | Err(palisade::auth::tokens::TokenError::Db(_)) => {
-            page.error(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The link could not be checked right now.")
-        }
+        Ok(Subject::Email(_)) | Err(palisade::auth::tokens::TokenError::Db(_)) => page.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again",
+            "The link could not be checked right now.",
+        ),
         Err(err) => {
             tracing::info!(reason = %err, "verification link refused");
             page.error(
@@ -251,10 +295,15 @@ struct EmailForm {
 }
 
 async fn mail_quota_ok(state: &AppState, page: &Page, email: &Email) -> bool {
-    let by_address = Quota::MAILS_PER_ADDRESS.allow(&*state.limiter, &format!("mail:{}", email.key())).await;
-    let by_ip = Quota { max: 10, window: Duration::from_secs(3600) }
-        .allow(&*state.limiter, &format!("mail-ip:{}", ip_key(page.ip.0)))
+    let by_address = Quota::MAILS_PER_ADDRESS
+        .allow(&*state.limiter, &format!("mail:{}", email.key()))
         .await;
+    let by_ip = Quota {
+        max: 10,
+        window: Duration::from_secs(3600),
+    }
+    .allow(&*state.limiter, &format!("mail-ip:{}", ip_key(page.ip.0)))
+    .await;
     matches!((by_address, by_ip), (Ok(true), Ok(true)))
 }
 
@@ -295,7 +344,10 @@ async fn login_form(FormPage(page): FormPage, Query(q): Query<NextQuery>) -> Res
     if page.user.is_some() {
         return see_other(&safe_next(&q.next));
     }
-    let form = LoginForm { next: q.next, ..LoginForm::default() };
+    let form = LoginForm {
+        next: q.next,
+        ..LoginForm::default()
+    };
     let needs_captcha = page.session.get::<bool>("captcha_needed").unwrap_or(false);
     render_login(&page, StatusCode::OK, &form, None, needs_captcha)
 }
@@ -308,7 +360,11 @@ pub(crate) fn render_login(
     needs_captcha: bool,
 ) -> Response {
     let challenge = needs_captcha.then(|| page.state.captcha.challenge().to_json());
-    page.render(status, "login.html", minijinja::context! { form, error, challenge })
+    page.render(
+        status,
+        "login.html",
+        minijinja::context! { form => ser(form), error, challenge },
+    )
 }
 
 const SIGN_IN_FAILED: &str = "That email and password do not match an account that can sign in.";
@@ -316,7 +372,9 @@ const SIGN_IN_FAILED: &str = "That email and password do not match an account th
 async fn login(FormPage(page): FormPage, Form(form): Form<LoginForm>) -> Response {
     let state = page.state.clone();
     let email = Email::parse(&form.email).ok();
-    let account_key = email.as_ref().map_or_else(|| form.email.trim().to_lowercase(), Email::key);
+    let account_key = email
+        .as_ref()
+        .map_or_else(|| form.email.trim().to_lowercase(), Email::key);
     let decision = match state.throttle.check(&account_key, page.ip.0).await {
         Ok(d) => d,
         Err(err) => return fault("throttle failed", &err),
@@ -328,13 +386,25 @@ async fn login(FormPage(page): FormPage, Form(form): Form<LoginForm>) -> Respons
             decision.delay.as_secs().max(1)
         );
         let _ = page.session.insert("captcha_needed", true);
-        return render_login(&page, StatusCode::TOO_MANY_REQUESTS, &form, Some(&wait), true);
+        return render_login(
+            &page,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form,
+            Some(&wait),
+            true,
+        );
     }
     if decision.captcha_required {
         let _ = page.session.insert("captcha_needed", true);
         if let Err(err) = state.captcha.verify(Some(&form.captcha)).await {
             tracing::info!(reason = ?err, "sign-in captcha refused");
-            return render_login(&page, StatusCode::FORBIDDEN, &form, Some("Please complete the check below and try again."), true);
+            return render_login(
+                &page,
+                StatusCode::FORBIDDEN,
+                &form,
+                Some("Please complete the check below and try again."),
+                true,
+            );
         }
     }
 
@@ -353,7 +423,10 @@ async fn login(FormPage(page): FormPage, Form(form): Form<LoginForm>) -> Respons
         None => {
             // Unknown address: the same work, the same answer.
             state.hasher.verify_dummy(&form.password).await;
-            palisade::auth::password::Verified { ok: false, needs_rehash: false }
+            palisade::auth::password::Verified {
+                ok: false,
+                needs_rehash: false,
+            }
         }
     };
     let usable = user.as_ref().filter(|u| verified.ok && !u.is_disabled());
@@ -369,7 +442,13 @@ async fn login(FormPage(page): FormPage, Form(form): Form<LoginForm>) -> Respons
         if needs_captcha {
             let _ = page.session.insert("captcha_needed", true);
         }
-        return render_login(&page, StatusCode::UNAUTHORIZED, &form, Some(SIGN_IN_FAILED), needs_captcha);
+        return render_login(
+            &page,
+            StatusCode::UNAUTHORIZED,
+            &form,
+            Some(SIGN_IN_FAILED),
+            needs_captcha,
+        );
     };
     if !user.is_verified() {
         return page.render(
@@ -389,13 +468,21 @@ async fn login(FormPage(page): FormPage, Form(form): Form<LoginForm>) -> Respons
     }
     let _ = state.throttle.record_success(&account_key, page.ip.0).await;
     if user.totp_enabled {
-        let pending = PendingTwoFactor { user_id: user.id, next: form.next.clone(), since: unix_now() };
+        let pending = PendingTwoFactor {
+            user_id: user.id,
+            next: form.next.clone(),
+            since: unix_now(),
+        };
         if page.session.insert("pending_2fa", &pending).is_err() {
             return fault("storing the pending sign-in failed", &"serialization");
         }
-        return page.render(StatusCode::OK, "login_2fa.html", minijinja::context! { error => () });
+        return page.render(
+            StatusCode::OK,
+            "login_2fa.html",
+            minijinja::context! { error => () },
+        );
     }
-    complete_sign_in(&page, &user, &form.next).await
+    complete_sign_in(&page, user, &form.next).await
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -440,8 +527,15 @@ async fn login_two_factor(FormPage(page): FormPage, Form(form): Form<CodeForm>) 
     let key = format!("2fa:{}", pending.user_id);
     match state.throttle.check(&key, page.ip.0).await {
         Ok(d) if !d.allowed => {
-            let wait = format!("Too many wrong codes. Wait {} seconds.", d.delay.as_secs().max(1));
-            return page.render(StatusCode::TOO_MANY_REQUESTS, "login_2fa.html", minijinja::context! { error => wait });
+            let wait = format!(
+                "Too many wrong codes. Wait {} seconds.",
+                d.delay.as_secs().max(1)
+            );
+            return page.render(
+                StatusCode::TOO_MANY_REQUESTS,
+                "login_2fa.html",
+                minijinja::context! { error => wait },
+            );
         }
         Ok(_) => {}
         Err(err) => return fault("throttle failed", &err),
@@ -453,7 +547,11 @@ async fn login_two_factor(FormPage(page): FormPage, Form(form): Form<CodeForm>) 
     };
     let recovery_ok = !totp_ok
         && code.contains('-')
-        && state.two_factor.use_recovery_code(pending.user_id, code).await.unwrap_or(false);
+        && state
+            .two_factor
+            .use_recovery_code(pending.user_id, code)
+            .await
+            .unwrap_or(false);
     let user = match state.users.find_by_id(pending.user_id).await {
         Ok(Some(user)) if !user.is_disabled() => user,
         Ok(_) => return see_other("/login"),
@@ -461,7 +559,13 @@ async fn login_two_factor(FormPage(page): FormPage, Form(form): Form<CodeForm>) 
     };
     if !(totp_ok || recovery_ok) {
         let _ = state.throttle.record_failure(&key, page.ip.0).await;
-        record(&page, event(&page, EventKind::SignInFailed).user(user.id).detail("second factor")).await;
+        record(
+            &page,
+            event(&page, EventKind::SignInFailed)
+                .user(user.id)
+                .detail("second factor"),
+        )
+        .await;
         return page.render(
             StatusCode::UNAUTHORIZED,
             "login_2fa.html",
@@ -469,7 +573,11 @@ async fn login_two_factor(FormPage(page): FormPage, Form(form): Form<CodeForm>) 
         );
     }
     if recovery_ok {
-        record(&page, event(&page, EventKind::RecoveryCodeUsed).user(user.id)).await;
+        record(
+            &page,
+            event(&page, EventKind::RecoveryCodeUsed).user(user.id),
+        )
+        .await;
     }
     let _ = state.throttle.record_success(&key, page.ip.0).await;
     complete_sign_in(&page, &user, &pending.next).await
@@ -488,7 +596,11 @@ async fn logout(page: Page) -> Response {
 // ----- password reset -----------------------------------------------------------------------
 
 async fn forgot_form(FormPage(page): FormPage) -> Response {
-    page.render(StatusCode::OK, "forgot.html", minijinja::context! { email => "" })
+    page.render(
+        StatusCode::OK,
+        "forgot.html",
+        minijinja::context! { email => "" },
+    )
 }
 
 async fn forgot(FormPage(page): FormPage, Form(form): Form<EmailForm>) -> Response {
@@ -498,7 +610,15 @@ async fn forgot(FormPage(page): FormPage, Form(form): Form<EmailForm>) -> Respon
         && let Ok(Some(user)) = state.users.find_by_email(&email).await
         && !user.is_disabled()
     {
-        match state.tokens.issue(TokenKind::PasswordReset, &Subject::User(user.id), TokenKind::PasswordReset.default_ttl()).await {
+        match state
+            .tokens
+            .issue(
+                TokenKind::PasswordReset,
+                &Subject::User(user.id),
+                TokenKind::PasswordReset.default_ttl(),
+            )
+            .await
+        {
             Ok(token) => {
                 let text = format!(
                     "Someone asked to reset the password of your Drop account.\n\nOpen this link \
@@ -523,7 +643,11 @@ async fn forgot(FormPage(page): FormPage, Form(form): Form<EmailForm>) -> Respon
 
 async fn reset_form(FormPage(page): FormPage, Path(token): Path<String>) -> Response {
     let _ = token;
-    page.render(StatusCode::OK, "reset.html", minijinja::context! { error => () })
+    page.render(
+        StatusCode::OK,
+        "reset.html",
+        minijinja::context! { error => () },
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -532,7 +656,11 @@ struct PasswordForm {
     password: String,
 }
 
-async fn reset(FormPage(page): FormPage, Path(token): Path<String>, Form(form): Form<PasswordForm>) -> Response {
+async fn reset(
+    FormPage(page): FormPage,
+    Path(token): Path<String>,
+    Form(form): Form<PasswordForm>,
+) -> Response {
     let state = page.state.clone();
     let user = match state.tokens.peek(TokenKind::PasswordReset, &token).await {
         Ok(Subject::User(id)) => match state.users.find_by_id(id).await {
@@ -541,19 +669,30 @@ async fn reset(FormPage(page): FormPage, Path(token): Path<String>, Form(form): 
             Err(err) => return fault("loading an account failed", &err),
         },
         Ok(Subject::Email(_)) => return reset_link_invalid(&page),
-        Err(palisade::auth::tokens::TokenError::Db(err)) => return fault("checking a reset link failed", &err),
+        Err(palisade::auth::tokens::TokenError::Db(err)) => {
+            return fault("checking a reset link failed", &err);
+        }
         Err(_) => return reset_link_invalid(&page),
     };
     let email = Email::parse(&user.email).ok();
     if let Err(err) = state.policy.check(&form.password, email.as_ref()).await {
-        return page.render(StatusCode::BAD_REQUEST, "reset.html", minijinja::context! { error => err.to_string() });
+        return page.render(
+            StatusCode::BAD_REQUEST,
+            "reset.html",
+            minijinja::context! { error => err.to_string() },
+        );
     }
     let hash = match state.hasher.hash(&form.password).await {
         Ok(hash) => hash,
         Err(err) => return fault("hashing a password failed", &err),
     };
     // Consuming is the single-use step: of two racing submissions only one gets here.
-    if state.tokens.consume(TokenKind::PasswordReset, &token).await.is_err() {
+    if state
+        .tokens
+        .consume(TokenKind::PasswordReset, &token)
+        .await
+        .is_err()
+    {
         return reset_link_invalid(&page);
     }
     if let Err(err) = state.users.set_password(user.id, &hash).await {
@@ -564,7 +703,10 @@ async fn reset(FormPage(page): FormPage, Path(token): Path<String>, Form(form): 
         return fault("ending sessions failed", &err);
     }
     record(&page, event(&page, EventKind::PasswordReset).user(user.id)).await;
-    page.flash("ok", "Your password was changed and every session signed out. Sign in with the new password.");
+    page.flash(
+        "ok",
+        "Your password was changed and every session signed out. Sign in with the new password.",
+    );
     see_other("/login")
 }
 
@@ -579,7 +721,7 @@ fn reset_link_invalid(page: &Page) -> Response {
 // ----- the account pages --------------------------------------------------------------------
 
 #[derive(Debug, Serialize)]
-struct EventView {
+pub(crate) struct EventView {
     kind: &'static str,
     when: String,
     ip: String,
@@ -589,7 +731,10 @@ struct EventView {
 pub(crate) fn when(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
         .replace('T', " ")
         .trim_end_matches('Z')
@@ -615,7 +760,7 @@ async fn account(SignedIn(page, user): SignedIn) -> Response {
         Err(err) => return fault("loading security events failed", &err),
     };
     let page = page.for_form();
-    page.render(StatusCode::OK, "account.html", minijinja::context! { events, error => (), min_chars => page.state.policy.min_chars() })
+    page.render(StatusCode::OK, "account.html", minijinja::context! { events => ser(&events), error => (), min_chars => page.state.policy.min_chars() })
 }
 
 #[derive(Debug, Deserialize)]
@@ -626,19 +771,34 @@ struct ChangePasswordForm {
     password: String,
 }
 
-async fn change_password(SignedIn(page, user): SignedIn, Form(form): Form<ChangePasswordForm>) -> Response {
+async fn change_password(
+    SignedIn(page, user): SignedIn,
+    Form(form): Form<ChangePasswordForm>,
+) -> Response {
     let state = page.state.clone();
     let fail = |page: &Page, status, message: &str| {
         let events = Vec::<EventView>::new();
-        page.render(status, "account.html", minijinja::context! { events, error => message, min_chars => page.state.policy.min_chars() })
+        page.render(status, "account.html", minijinja::context! { events => ser(&events), error => message, min_chars => page.state.policy.min_chars() })
     };
     let ok = match user.password_hash.as_deref() {
-        Some(hash) => state.hasher.verify(&form.current_password, hash).await.map(|v| v.ok).unwrap_or(false),
+        Some(hash) => state
+            .hasher
+            .verify(&form.current_password, hash)
+            .await
+            .map(|v| v.ok)
+            .unwrap_or(false),
         None => false,
     };
     if !ok {
-        let _ = state.throttle.record_failure(&format!("pw:{}", user.id), page.ip.0).await;
-        return fail(&page, StatusCode::FORBIDDEN, "The current password is not right.");
+        let _ = state
+            .throttle
+            .record_failure(&format!("pw:{}", user.id), page.ip.0)
+            .await;
+        return fail(
+            &page,
+            StatusCode::FORBIDDEN,
+            "The current password is not right.",
+        );
     }
     let email = Email::parse(&user.email).ok();
     if let Err(err) = state.policy.check(&form.password, email.as_ref()).await {
@@ -660,8 +820,15 @@ async fn change_password(SignedIn(page, user): SignedIn, Form(form): Form<Change
     if let Err(err) = page.session.rotate().await {
         return fault("rotating the session failed", &err);
     }
-    record(&page, event(&page, EventKind::PasswordChanged).user(user.id)).await;
-    page.flash("ok", "Password changed. Your other sessions were signed out.");
+    record(
+        &page,
+        event(&page, EventKind::PasswordChanged).user(user.id),
+    )
+    .await;
+    page.flash(
+        "ok",
+        "Password changed. Your other sessions were signed out.",
+    );
     see_other("/account")
 }
 
@@ -692,7 +859,11 @@ async fn sessions(SignedIn(page, user): SignedIn) -> Response {
             current: s.current,
         })
         .collect();
-    page.render(StatusCode::OK, "sessions.html", minijinja::context! { sessions })
+    page.render(
+        StatusCode::OK,
+        "sessions.html",
+        minijinja::context! { sessions => ser(&sessions) },
+    )
 }
 
 async fn revoke_session(SignedIn(page, user): SignedIn, Path(id): Path<String>) -> Response {
@@ -707,16 +878,28 @@ async fn revoke_session(SignedIn(page, user): SignedIn, Path(id): Path<String>) 
             page.flash("ok", "The session was signed out.");
             see_other("/account/sessions")
         }
-        Ok(false) => page.error(StatusCode::NOT_FOUND, "Not found", "There is no such session."),
+        Ok(false) => page.error(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such session.",
+        ),
         Err(err) => fault("revoking a session failed", &err),
     }
 }
 
 async fn revoke_other_sessions(SignedIn(page, user): SignedIn) -> Response {
-    let Some(current) = page.session.key() else { return see_other("/login") };
+    let Some(current) = page.session.key() else {
+        return see_other("/login");
+    };
     match page.state.sessions.revoke_others(user.id, &current).await {
         Ok(count) => {
-            record(&page, event(&page, EventKind::SessionsRevoked).user(user.id).detail(&format!("{count} sessions"))).await;
+            record(
+                &page,
+                event(&page, EventKind::SessionsRevoked)
+                    .user(user.id)
+                    .detail(&format!("{count} sessions")),
+            )
+            .await;
             page.flash("ok", "Every other session was signed out.");
             see_other("/account/sessions")
         }
@@ -729,8 +912,16 @@ async fn revoke_other_sessions(SignedIn(page, user): SignedIn) -> Response {
 async fn two_factor_page(SignedIn(page, user): SignedIn) -> Response {
     let state = page.state.clone();
     if user.totp_enabled {
-        let remaining = state.two_factor.remaining_recovery_codes(user.id).await.unwrap_or(0);
-        return page.render(StatusCode::OK, "two_factor.html", minijinja::context! { enabled => true, remaining, error => () });
+        let remaining = state
+            .two_factor
+            .remaining_recovery_codes(user.id)
+            .await
+            .unwrap_or(0);
+        return page.render(
+            StatusCode::OK,
+            "two_factor.html",
+            minijinja::context! { enabled => true, remaining, error => () },
+        );
     }
     let secret = match page.session.get::<String>("totp_pending") {
         Some(secret) => secret,
@@ -749,7 +940,11 @@ fn render_enrolment(page: &Page, user: &User, secret: &str, error: Option<&str>)
     match page.state.two_factor.enrolment(secret, &user.email) {
         Ok(enrolment) => {
             let qr = minijinja::Value::from_safe_string(enrolment.qr_svg);
-            let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            let status = if error.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
             page.render(
                 status,
                 "two_factor.html",
@@ -770,16 +965,32 @@ struct TwoFactorForm {
     password: String,
 }
 
-async fn two_factor_change(SignedIn(page, user): SignedIn, Form(form): Form<TwoFactorForm>) -> Response {
+async fn two_factor_change(
+    SignedIn(page, user): SignedIn,
+    Form(form): Form<TwoFactorForm>,
+) -> Response {
     let state = page.state.clone();
     match form.action.as_str() {
         "enable" => {
             let Some(secret) = page.session.get::<String>("totp_pending") else {
                 return see_other("/account/2fa");
             };
-            match state.two_factor.confirm(user.id, &secret, form.code.trim()).await {
+            match state
+                .two_factor
+                .confirm(user.id, &secret, form.code.trim())
+                .await
+            {
                 Ok(true) => {}
-                Ok(false) => return render_enrolment(&page, &user, &secret, Some("That code is not right. Check the time on your device and try the next code.")),
+                Ok(false) => {
+                    return render_enrolment(
+                        &page,
+                        &user,
+                        &secret,
+                        Some(
+                            "That code is not right. Check the time on your device and try the next code.",
+                        ),
+                    );
+                }
                 Err(err) => return fault("confirming TOTP failed", &err),
             }
             let _ = page.session.remove("totp_pending");
@@ -791,15 +1002,24 @@ async fn two_factor_change(SignedIn(page, user): SignedIn, Form(form): Form<TwoF
                 return fault("rotating the session failed", &err);
             }
             record(&page, event(&page, EventKind::TotpEnabled).user(user.id)).await;
-            page.render(StatusCode::OK, "two_factor.html", minijinja::context! { enabled => true, just_enabled => true, codes, remaining => codes_len(&codes), error => () })
+            page.render(StatusCode::OK, "two_factor.html", minijinja::context! { enabled => true, just_enabled => true, remaining => codes.len(), codes, error => () })
         }
         "disable" => {
             let ok = match user.password_hash.as_deref() {
-                Some(hash) => state.hasher.verify(&form.password, hash).await.map(|v| v.ok).unwrap_or(false),
+                Some(hash) => state
+                    .hasher
+                    .verify(&form.password, hash)
+                    .await
+                    .map(|v| v.ok)
+                    .unwrap_or(false),
                 None => false,
             };
             if !ok {
-                let remaining = state.two_factor.remaining_recovery_codes(user.id).await.unwrap_or(0);
+                let remaining = state
+                    .two_factor
+                    .remaining_recovery_codes(user.id)
+                    .await
+                    .unwrap_or(0);
                 return page.render(StatusCode::FORBIDDEN, "two_factor.html", minijinja::context! { enabled => true, remaining, error => "The password is not right." });
             }
             if let Err(err) = state.users.clear_totp(user.id).await {
@@ -816,19 +1036,27 @@ async fn two_factor_change(SignedIn(page, user): SignedIn, Form(form): Form<TwoF
     }
 }
 
-fn codes_len(codes: &[String]) -> usize {
-    codes.len()
-}
-
 /// The sign-in form shown again after a refused submission, with the address kept.
 pub(crate) fn render_login_again(page: &Page, email: &str, next: &str, error: &str) -> Response {
-    let form = LoginForm { email: email.to_owned(), next: next.to_owned(), ..LoginForm::default() };
+    let form = LoginForm {
+        email: email.to_owned(),
+        next: next.to_owned(),
+        ..LoginForm::default()
+    };
     render_login(page, StatusCode::FORBIDDEN, &form, Some(error), false)
 }
 
 /// The registration form shown again after a refused submission, with the address kept.
-pub(crate) fn render_register_again(page: &Page, email: &str, invite: &str, error: &str) -> Response {
-    let form =
-        RegisterForm { email: email.to_owned(), invite: invite.to_owned(), ..RegisterForm::default() };
+pub(crate) fn render_register_again(
+    page: &Page,
+    email: &str,
+    invite: &str,
+    error: &str,
+) -> Response {
+    let form = RegisterForm {
+        email: email.to_owned(),
+        invite: invite.to_owned(),
+        ..RegisterForm::default()
+    };
     render_register(page, StatusCode::FORBIDDEN, &form, Some(error))
 }

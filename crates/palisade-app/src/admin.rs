@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::accounts::{event_views, when};
 use crate::state::AppState;
-use crate::web::{SignedIn, fault, see_other};
+use crate::web::{SignedIn, fault, see_other, ser};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -32,7 +32,11 @@ struct UserRow {
 
 /// Everyone who is not an administrator sees the same 404 as for a missing page.
 fn not_found(page: &crate::web::Page) -> Response {
-    page.error(StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.")
+    page.error(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is nothing at this address.",
+    )
 }
 
 async fn admin(SignedIn(page, user): SignedIn) -> Response {
@@ -59,7 +63,11 @@ async fn admin(SignedIn(page, user): SignedIn) -> Response {
             email: u.email,
         })
         .collect();
-    page.render(StatusCode::OK, "admin.html", minijinja::context! { users, events })
+    page.render(
+        StatusCode::OK,
+        "admin.html",
+        minijinja::context! { users => ser(&users), events => ser(&events) },
+    )
 }
 
 async fn disable(SignedIn(page, user): SignedIn, Path(id): Path<i64>) -> Response {
@@ -95,13 +103,33 @@ async fn set_disabled(
     if disabled && let Err(err) = state.sessions.revoke_all(id).await {
         return fault("ending sessions failed", &err);
     }
-    let kind = if disabled { EventKind::Disabled } else { EventKind::Enabled };
+    let kind = if disabled {
+        EventKind::Disabled
+    } else {
+        EventKind::Enabled
+    };
     let detail = format!("by admin {}", admin.id);
-    let event = NewEvent::new(kind).user(id).ip(page.ip.0).user_agent(&page.user_agent).detail(&detail);
+    let event = NewEvent::new(kind)
+        .user(id)
+        .ip(page.ip.0)
+        .user_agent(&page.user_agent)
+        .detail(&detail);
     if let Err(err) = state.events.record(event).await {
         tracing::error!(error = %err, "recording a security event failed");
     }
-    tracing::info!(user_id = id, admin_id = admin.id, disabled, "account changed by an admin");
-    page.flash("ok", if disabled { "The account is disabled and its sessions ended." } else { "The account is enabled." });
+    tracing::info!(
+        user_id = id,
+        admin_id = admin.id,
+        disabled,
+        "account changed by an admin"
+    );
+    page.flash(
+        "ok",
+        if disabled {
+            "The account is disabled and its sessions ended."
+        } else {
+            "The account is enabled."
+        },
+    );
     see_other("/admin")
 }

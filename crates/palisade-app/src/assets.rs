@@ -9,7 +9,10 @@ pub(crate) fn static_assets() -> StaticAssets {
         ("app.js", &include_bytes!("../static/app.js")[..]),
         ("favicon.svg", &include_bytes!("../static/favicon.svg")[..]),
         ("captcha.js", palisade::auth::captcha::CAPTCHA_JS.as_bytes()),
-        ("captcha-worker.js", palisade::auth::captcha::CAPTCHA_WORKER_JS.as_bytes()),
+        (
+            "captcha-worker.js",
+            palisade::auth::captcha::CAPTCHA_WORKER_JS.as_bytes(),
+        ),
     ])
 }
 

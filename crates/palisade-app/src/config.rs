@@ -93,7 +93,12 @@ pub struct Settings {
     /// Send mail through this SMTP server (`smtps://user:pass@host:465`, or
     /// `smtp://host:587?tls=required`). Default: none, and mail goes to DATA_DIR/outbox/ as .eml
     /// files.
-    #[arg(long, env = "PALISADE_SMTP_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PALISADE_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub smtp_url: Option<String>,
 
     /// The sender of every mail. Default: Drop <noreply@localhost>.
@@ -301,13 +306,19 @@ impl AppConfig {
         let registration = s
             .registration
             .as_deref()
-            .unwrap_or(if mode == Mode::Production { "closed" } else { "open" })
+            .unwrap_or(if mode == Mode::Production {
+                "closed"
+            } else {
+                "open"
+            })
             .parse()
             .map_err(|e| anyhow::anyhow!("PALISADE_REGISTRATION: {e}"))?;
         let smtp = match s.smtp_url.filter(|u| !u.trim().is_empty()) {
             Some(url) => {
                 let settings = palisade::mail::SmtpSettings { url };
-                settings.validate().map_err(|e| anyhow::anyhow!("PALISADE_SMTP_URL: {e}"))?;
+                settings
+                    .validate()
+                    .map_err(|e| anyhow::anyhow!("PALISADE_SMTP_URL: {e}"))?;
                 Some(settings)
             }
             None => None,
@@ -315,7 +326,9 @@ impl AppConfig {
         Ok(Self {
             registration,
             smtp,
-            mail_from: s.mail_from.unwrap_or_else(|| "Drop <noreply@localhost>".to_owned()),
+            mail_from: s
+                .mail_from
+                .unwrap_or_else(|| "Drop <noreply@localhost>".to_owned()),
             password_min_chars: s.password_min_length.unwrap_or(12),
             captcha_max_number: s.captcha_difficulty,
             upload_max_file: s.upload_max_file.unwrap_or(100 * 1024 * 1024),

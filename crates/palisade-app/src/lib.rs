@@ -17,14 +17,14 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use axum::Router;
+use palisade::csrf::{CsrfConfig, CsrfLayer};
 use palisade::headers::{Hsts, SecureHeadersConfig, SecureHeadersLayer};
 use palisade::https::{self, RedirectToHttps};
 use palisade::proxy::ClientIpLayer;
 use palisade::request_log::RequestLogLayer;
-use palisade::csrf::{CsrfConfig, CsrfLayer};
 use palisade::secret::{KeyRing, Purpose};
-use palisade::session::SessionLayer;
 use palisade::server::{Server, Transport};
+use palisade::session::SessionLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use crate::config::{AppConfig, Mode, Settings};
@@ -119,8 +119,14 @@ pub fn csrf_config(config: &AppConfig) -> anyhow::Result<CsrfConfig> {
 pub fn router(state: AppState) -> anyhow::Result<Router> {
     // The public URL is always https (checked by the configuration), so HSTS is right even
     // behind a TLS-terminating proxy.
-    let hsts = Some(Hsts { preload: state.config.hsts_preload, ..Hsts::default() });
-    let headers = SecureHeadersConfig { hsts, ..SecureHeadersConfig::default() };
+    let hsts = Some(Hsts {
+        preload: state.config.hsts_preload,
+        ..Hsts::default()
+    });
+    let headers = SecureHeadersConfig {
+        hsts,
+        ..SecureHeadersConfig::default()
+    };
     let proxies = state.config.trusted_proxies.clone();
     let sessions = SessionLayer::new(
         state.session_store.clone(),
@@ -128,18 +134,23 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         state.session_config.clone(),
     );
     let hook_state = state.clone();
-    let csrf = CsrfLayer::new(state.keys.signer(Purpose::Csrf), csrf_config(&state.config)?)
-        .on_rejection(Arc::new(move |rejection| {
-            let state = hook_state.clone();
-            Box::pin(async move { web::csrf_rejected(state, rejection).await })
-        }));
+    let csrf = CsrfLayer::new(
+        state.keys.signer(Purpose::Csrf),
+        csrf_config(&state.config)?,
+    )
+    .on_rejection(Arc::new(move |rejection| {
+        let state = hook_state.clone();
+        Box::pin(async move { web::csrf_rejected(state, rejection).await })
+    }));
     let routes = Router::new()
         .merge(pages::routes(&state))
         .merge(accounts::routes())
         .merge(admin::routes())
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
-        .route_layer(axum::middleware::from_fn(palisade::request_log::remember_route))
+        .route_layer(axum::middleware::from_fn(
+            palisade::request_log::remember_route,
+        ))
         .with_state(state);
     Ok(routes
         .layer(csrf)
@@ -148,6 +159,93 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .layer(SecureHeadersLayer::new(headers))
         .layer(ClientIpLayer::new(proxies))
         .layer(RequestLogLayer))
+}
+
+/// Account administration for the command line, on the configured data directory.
+#[derive(Debug)]
+pub struct AdminTools {
+    state: AppState,
+}
+
+/// Opens the data directory's database for [`AdminTools`].
+///
+/// # Errors
+///
+/// As [`prepare`].
+pub async fn admin_tools(config: AppConfig) -> anyhow::Result<AdminTools> {
+    let prepared = prepare(config).await?;
+    Ok(AdminTools {
+        state: prepared.state,
+    })
+}
+
+impl AdminTools {
+    /// Creates a verified account, checking the password policy.
+    ///
+    /// # Errors
+    ///
+    /// An invalid address, a refused password, or an address already taken.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: &str,
+        admin: bool,
+    ) -> anyhow::Result<palisade::auth::users::User> {
+        let email = palisade::auth::email::Email::parse(email)?;
+        self.state.policy.check(password, Some(&email)).await?;
+        let hash = self.state.hasher.hash(password).await?;
+        let user = self.state.users.create(&email, Some(&hash)).await?;
+        self.state.users.mark_verified(user.id).await?;
+        if admin {
+            self.state.users.set_admin(user.id, true).await?;
+        }
+        Ok(self.state.users.find_by_id(user.id).await?.unwrap_or(user))
+    }
+
+    /// Every account.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn list_users(&self) -> anyhow::Result<Vec<palisade::auth::users::User>> {
+        Ok(self
+            .state
+            .users
+            .list(palisade::auth::users::MAX_PAGE, 0)
+            .await?)
+    }
+
+    /// Disables (ending every session at once) or enables an account; returns how many
+    /// sessions ended.
+    ///
+    /// # Errors
+    ///
+    /// An unknown address or a database error.
+    pub async fn set_disabled(&self, email: &str, disabled: bool) -> anyhow::Result<u64> {
+        let email = palisade::auth::email::Email::parse(email)?;
+        let user = self
+            .state
+            .users
+            .find_by_email(&email)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no account uses {}", email.as_str()))?;
+        self.state.users.set_disabled(user.id, disabled).await?;
+        let ended = if disabled {
+            self.state.sessions.revoke_all(user.id).await?
+        } else {
+            0
+        };
+        let kind = if disabled {
+            palisade::auth::users::EventKind::Disabled
+        } else {
+            palisade::auth::users::EventKind::Enabled
+        };
+        let event = palisade::auth::users::NewEvent::new(kind)
+            .user(user.id)
+            .detail("command line");
+        self.state.events.record(event).await?;
+        Ok(ended)
+    }
 }
 
 /// A running app: its addresses and the handle that stops it.

@@ -14,7 +14,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/healthz", get(healthz))
-        .route(palisade::headers::CSP_REPORT_PATH, post(palisade::headers::csp_report))
+        .route(
+            palisade::headers::CSP_REPORT_PATH,
+            post(palisade::headers::csp_report),
+        )
         .merge(state.assets.router())
 }
 
@@ -27,7 +30,11 @@ async fn healthz() -> impl IntoResponse {
 }
 
 pub(crate) async fn not_found(page: Page) -> Response {
-    page.error(StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.")
+    page.error(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is nothing at this address.",
+    )
 }
 
 pub(crate) async fn method_not_allowed(page: Page) -> Response {

@@ -21,7 +21,7 @@ use sqlx::SqlitePool;
 use crate::config::AppConfig;
 
 /// The state shared by every handler. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     /// The resolved configuration.
     pub config: Arc<AppConfig>,
@@ -65,6 +65,14 @@ pub struct AppState {
     pub registration: RegistrationMode,
     /// Uploaded files.
     pub files: FileStore,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {

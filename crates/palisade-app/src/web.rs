@@ -17,7 +17,7 @@ use crate::state::AppState;
 /// A one-time message shown on the next page.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Flash {
-    pub(crate) kind: &'static str,
+    pub(crate) kind: String,
     pub(crate) text: String,
 }
 
@@ -32,7 +32,12 @@ pub(crate) struct UserView {
 
 impl From<&User> for UserView {
     fn from(u: &User) -> Self {
-        Self { id: u.id, email: u.email.clone(), is_admin: u.is_admin, totp_enabled: u.totp_enabled }
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            is_admin: u.is_admin,
+            totp_enabled: u.totp_enabled,
+        }
     }
 }
 
@@ -91,7 +96,11 @@ where
             ip: client_ip_of(parts),
             user_agent,
             render: cx.render_context(),
-            path_and_query: parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned(),
             session,
             user,
             state,
@@ -177,20 +186,33 @@ pub(crate) fn see_other(path: &str) -> Response {
 impl Page {
     /// Queues a message for the next page this session renders.
     pub(crate) fn flash(&self, kind: &'static str, text: &str) {
-        let _ = self.session.insert("flash", Flash { kind, text: text.to_owned() });
+        let _ = self.session.insert(
+            "flash",
+            Flash {
+                kind: kind.to_owned(),
+                text: text.to_owned(),
+            },
+        );
     }
 
     /// Renders a template with the page's nonce, token, user and pending flash message.
-    pub(crate) fn render<C: Serialize>(&self, status: StatusCode, template: &str, context: C) -> Response {
+    pub(crate) fn render<C: Serialize>(
+        &self,
+        status: StatusCode,
+        template: &str,
+        context: C,
+    ) -> Response {
         let flash: Option<Flash> = if self.session.exists() {
-            self.session.remove("flash").and_then(|v| serde_json::from_value(v).ok())
+            self.session
+                .remove("flash")
+                .and_then(|v| serde_json::from_value(v).ok())
         } else {
             None
         };
         let user = self.user.as_ref().map(UserView::from);
         let ctx = minijinja::context! {
-            user,
-            flash,
+            user => ser(user),
+            flash => ser(flash),
             ..minijinja::Value::from(minijinja::value::Serde(context))
         };
         match self.state.templates.render(template, &self.render, ctx) {
@@ -221,6 +243,11 @@ impl Page {
         self.session.ensure();
         self
     }
+}
+
+/// A serialisable value for a template context.
+pub(crate) fn ser<T: Serialize>(value: T) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(value))
 }
 
 /// `503` for a store that is down: fail closed, never as anonymous.
@@ -258,10 +285,15 @@ pub(crate) async fn csrf_rejected(
                    or came from another site. Please check it and submit it again.";
     let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
     match path.as_str() {
-        "/login" => crate::accounts::render_login_again(&page, &field("email"), &field("next"), message),
-        "/register" => {
-            crate::accounts::render_register_again(&page, &field("email"), &field("invite"), message)
+        "/login" => {
+            crate::accounts::render_login_again(&page, &field("email"), &field("next"), message)
         }
+        "/register" => crate::accounts::render_register_again(
+            &page,
+            &field("email"),
+            &field("invite"),
+            message,
+        ),
         _ => page.error(StatusCode::FORBIDDEN, "Please try again", message),
     }
 }

@@ -30,6 +30,60 @@ enum Command {
     /// Manage secret keys.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Manage Drop's accounts in the data directory.
+    User(UserArgs),
+    /// List routes for review.
+    Routes(RoutesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct UserArgs {
+    #[command(subcommand)]
+    command: UserCommand,
+
+    /// A TOML configuration file (as for `serve`).
+    #[arg(long, env = "PALISADE_CONFIG", value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+
+    /// The data directory (as for `serve`).
+    #[arg(long, env = "PALISADE_DATA_DIR", value_name = "DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a verified account. The password is read from a prompt, or from standard input
+    /// with --password-stdin.
+    Create {
+        /// The account's address.
+        #[arg(long)]
+        email: String,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+    /// Disable an account and end its sessions at once.
+    Disable {
+        /// The account's address.
+        email: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// The account's address.
+        email: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RoutesArgs {
+    /// Only the routes exempt from CSRF checks, with the reason for each.
+    #[arg(long)]
+    csrf_exempt: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,6 +117,8 @@ fn main() -> ExitCode {
             let code = runtime.block_on(palisade_audit::run(*args));
             ExitCode::from(u8::try_from(code).unwrap_or(2))
         }
+        Command::User(args) => report(user(args)),
+        Command::Routes(args) => report(routes(&args)),
         Command::Secret(SecretCommand::Generate) => {
             println!("{}", palisade::secret::KeyRing::generate_key_string());
             ExitCode::SUCCESS
@@ -89,6 +145,89 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(config.log_json);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(palisade_app::run(config))
+}
+
+fn user(args: UserArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    let flags = Settings {
+        data_dir: args.data_dir.clone(),
+        ..Settings::default()
+    };
+    let config = AppConfig::resolve(flags.over(file))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let admin = palisade_app::admin_tools(config).await?;
+        match args.command {
+            UserCommand::Create {
+                email,
+                admin: is_admin,
+                password_stdin,
+            } => {
+                let password = read_password(password_stdin)?;
+                let user = admin.create_user(&email, &password, is_admin).await?;
+                println!(
+                    "created {} (id {}){}",
+                    user.email,
+                    user.id,
+                    if is_admin { ", admin" } else { "" }
+                );
+            }
+            UserCommand::List => {
+                for u in admin.list_users().await? {
+                    let status = if u.is_disabled() {
+                        "disabled"
+                    } else if u.is_verified() {
+                        "active"
+                    } else {
+                        "unverified"
+                    };
+                    let role = if u.is_admin { "admin" } else { "user" };
+                    println!("{}\t{}\t{}\t{}", u.id, u.email, status, role);
+                }
+            }
+            UserCommand::Disable { email } => {
+                let ended = admin.set_disabled(&email, true).await?;
+                println!("disabled {email}; {ended} sessions ended");
+            }
+            UserCommand::Enable { email } => {
+                admin.set_disabled(&email, false).await?;
+                println!("enabled {email}");
+            }
+        }
+        Ok(())
+    })
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    if !from_stdin && std::io::stdin().is_terminal() {
+        let password = rpassword::prompt_password("Password: ").context("reading the password")?;
+        anyhow::ensure!(!password.is_empty(), "no password given");
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password given");
+    Ok(password)
+}
+
+fn routes(args: &RoutesArgs) -> anyhow::Result<()> {
+    let config = AppConfig::resolve(Settings::default())?;
+    let csrf = palisade_app::csrf_config(&config)?;
+    if !args.csrf_exempt {
+        println!("Every route checks CSRF on unsafe methods except:");
+    }
+    for e in csrf.exemptions() {
+        println!("{}\t{}\t{}", e.method, e.path, e.reason);
+    }
+    Ok(())
 }
 
 fn init_logging(json: bool) {

@@ -125,6 +125,9 @@ impl PartialEq for TokenError {
     }
 }
 
+/// `user_id, email, used_at, expires_at` of one token.
+type PeekRow = (Option<i64>, Option<String>, Option<i64>, i64);
+
 /// Tokens in `palisade_tokens`; see the [module docs](self). Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct TokenStore {
@@ -211,7 +214,7 @@ impl TokenStore {
         let Some(bytes) = decode(token) else {
             return Err(TokenError::Unknown);
         };
-        let row: Option<(Option<i64>, Option<String>, Option<i64>, i64)> = sqlx::query_as(
+        let row: Option<PeekRow> = sqlx::query_as(
             "SELECT user_id, email, used_at, expires_at FROM palisade_tokens \
              WHERE token_hash = ? AND kind = ?",
         )
