@@ -212,7 +212,9 @@ impl Config {
             return Err(AuditError::usage("a password needs --login and --user"));
         }
         if credentials.is_some() && args.cookie.is_some() {
-            return Err(AuditError::usage("use either --cookie or --login/--user, not both"));
+            return Err(AuditError::usage(
+                "use either --cookie or --login/--user, not both",
+            ));
         }
 
         let http_url = match &args.http_url {
@@ -247,7 +249,8 @@ impl Config {
 }
 
 fn parse_http_url(raw: &str, what: &str) -> Result<Url> {
-    let url = Url::parse(raw).map_err(|e| AuditError::usage(format!("invalid {what} {raw:?}: {e}")))?;
+    let url =
+        Url::parse(raw).map_err(|e| AuditError::usage(format!("invalid {what} {raw:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(AuditError::usage(format!(
             "{what} must be an http:// or https:// URL with a host"
@@ -277,7 +280,9 @@ fn read_password(args: &AuditArgs, mut stdin: impl Read) -> Result<String> {
         })?;
     let password = input.lines().next().unwrap_or_default().to_owned();
     if password.is_empty() {
-        return Err(AuditError::usage("--password-stdin: standard input is empty"));
+        return Err(AuditError::usage(
+            "--password-stdin: standard input is empty",
+        ));
     }
     Ok(password)
 }

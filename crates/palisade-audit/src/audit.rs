@@ -47,7 +47,9 @@ struct Engine {
 impl Engine {
     fn new(config: Config) -> Result<Self> {
         let start = Instant::now();
-        let extra_origins = http_url(&config).map(|u| vec![u.origin()]).unwrap_or_default();
+        let extra_origins = http_url(&config)
+            .map(|u| vec![u.origin()])
+            .unwrap_or_default();
         let options = ClientOptions {
             target: config.target.clone(),
             extra_origins,
@@ -70,17 +72,38 @@ impl Engine {
         let target = self.config.target.clone();
         let anonymous = Jar::default();
         self.client.progress().set_message("first contact");
-        let first = self.client.follow(crate::client::Request::get(target.clone()), Some(&anonymous)).await?;
+        let first = self
+            .client
+            .follow(
+                crate::client::Request::get(target.clone()),
+                Some(&anonymous),
+            )
+            .await?;
         if target.scheme() == "http" {
             let ex = &first[0];
-            let detail = format!("{target} is plain HTTP: passwords and cookies cross the network in clear text");
-            self.findings.push(Finding::new(&catalog::PLAIN_HTTP, target.as_str(), "", detail, ex.evidence(&["location"], None)));
+            let detail = format!(
+                "{target} is plain HTTP: passwords and cookies cross the network in clear text"
+            );
+            self.findings.push(Finding::new(
+                &catalog::PLAIN_HTTP,
+                target.as_str(),
+                "",
+                detail,
+                ex.evidence(&["location"], None),
+            ));
         }
 
-        self.client.progress().set_message("sensitive files, anonymous crawl");
+        self.client
+            .progress()
+            .set_message("sensitive files, anonymous crawl");
         let (files, anon_crawl) = tokio::join!(
             probes::files::run(&self.client, &target),
-            crawl::crawl(&self.client, std::slice::from_ref(&target), &anonymous, self.config.max_pages),
+            crawl::crawl(
+                &self.client,
+                std::slice::from_ref(&target),
+                &anonymous,
+                self.config.max_pages
+            ),
         );
         self.findings.extend(files);
         self.note_crawl("anonymous", &anon_crawl);
@@ -100,7 +123,10 @@ impl Engine {
             self.passive(page, personal.contains(&i));
         }
 
-        let mut pages: Vec<Page> = signed_crawl.as_ref().map(|c| c.pages.clone()).unwrap_or_default();
+        let mut pages: Vec<Page> = signed_crawl
+            .as_ref()
+            .map(|c| c.pages.clone())
+            .unwrap_or_default();
         pages.extend(anon_crawl.pages.iter().cloned());
         if self.config.active {
             let private = personal
@@ -123,7 +149,10 @@ impl Engine {
             ));
         }
         if !self.config.active {
-            self.notes.push("active probes did not run (use --active on an application you may test)".to_owned());
+            self.notes.push(
+                "active probes did not run (use --active on an application you may test)"
+                    .to_owned(),
+            );
         }
         if !signed_in {
             self.notes.push("the audit was not signed in (use --login/--user or --cookie): session checks did not run".to_owned());
@@ -136,11 +165,16 @@ impl Engine {
             duration_ms: u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX),
             active: self.config.active,
             signed_in,
-            pages_crawled: anon_crawl.pages.len() + signed_crawl.as_ref().map_or(0, |c| c.pages.len()),
+            pages_crawled: anon_crawl.pages.len()
+                + signed_crawl.as_ref().map_or(0, |c| c.pages.len()),
             requests_sent: self.client.requests(),
             notes: self.notes,
         };
-        Ok(Report::new(facts, self.findings.into_sorted(), self.config.fail_on))
+        Ok(Report::new(
+            facts,
+            self.findings.into_sorted(),
+            self.config.fail_on,
+        ))
     }
 
     /// Signs in (or uses `--cookie`) and crawls as that user.
@@ -158,10 +192,19 @@ impl Engine {
         } else if let Some(header) = self.config.cookie.clone() {
             let jar = Jar::from_header(&header);
             for (name, value) in jar.snapshot() {
-                cookies::flask_key(target.as_str(), &name, &value, || crate::finding::Evidence {
-                    request: format!("Cookie: {}", crate::mask::cookie_header(&format!("{name}={value}"))),
-                    response: "(cookie given with --cookie)".to_owned(),
-                }, &mut self.findings);
+                cookies::flask_key(
+                    target.as_str(),
+                    &name,
+                    &value,
+                    || crate::finding::Evidence {
+                        request: format!(
+                            "Cookie: {}",
+                            crate::mask::cookie_header(&format!("{name}={value}"))
+                        ),
+                        response: "(cookie given with --cookie)".to_owned(),
+                    },
+                    &mut self.findings,
+                );
             }
             (jar, vec![target])
         } else {
@@ -178,7 +221,12 @@ impl Engine {
         let seen: HashMap<String, (u16, String)> = anon
             .pages
             .iter()
-            .map(|p| (p.url.to_string(), (p.last().status, p.last().url.path().to_owned())))
+            .map(|p| {
+                (
+                    p.url.to_string(),
+                    (p.last().status, p.last().url.path().to_owned()),
+                )
+            })
             .collect();
         let user = self.config.credentials.as_ref().map(|c| c.user.clone());
         let mut personal = Vec::new();
@@ -196,7 +244,11 @@ impl Engine {
                 Some(view) => Some(view.clone()),
                 None if checks < MAX_PERSONAL_CHECKS => {
                     checks += 1;
-                    let ex = self.client.get_final(&last.url, Some(&Jar::default())).await.ok();
+                    let ex = self
+                        .client
+                        .get_final(&last.url, Some(&Jar::default()))
+                        .await
+                        .ok();
                     ex.map(|ex| (ex.status, ex.url.path().to_owned()))
                 }
                 None => None,
@@ -212,7 +264,10 @@ impl Engine {
         let n = page.chain.len();
         for (i, ex) in page.chain.iter().enumerate() {
             let context = if i + 1 == n {
-                rules::Context { document: page.document.as_ref(), personal }
+                rules::Context {
+                    document: page.document.as_ref(),
+                    personal,
+                }
             } else {
                 rules::Context::default()
             };
@@ -265,10 +320,16 @@ impl Engine {
 
     fn note_crawl(&mut self, which: &str, crawl: &Crawl) {
         for (url, error) in crawl.errors.iter().take(5) {
-            self.notes.push(format!("{which} crawl: {} failed: {error}", crate::mask::url(&Url::parse(url).unwrap_or_else(|_| self.config.target.clone()))));
+            self.notes.push(format!(
+                "{which} crawl: {} failed: {error}",
+                crate::mask::url(&Url::parse(url).unwrap_or_else(|_| self.config.target.clone()))
+            ));
         }
         if crawl.errors.len() > 5 {
-            self.notes.push(format!("{which} crawl: {} more requests failed", crawl.errors.len() - 5));
+            self.notes.push(format!(
+                "{which} crawl: {} more requests failed",
+                crawl.errors.len() - 5
+            ));
         }
     }
 }

@@ -13,8 +13,16 @@ use crate::error::{AuditError, Result};
 use crate::html::{self, Form};
 
 /// Names of the field that takes the email address or user name, in order of preference.
-const IDENTITY_NAMES: [&str; 8] =
-    ["email", "username", "user", "login", "user_name", "email_address", "name", "identity"];
+const IDENTITY_NAMES: [&str; 8] = [
+    "email",
+    "username",
+    "user",
+    "login",
+    "user_name",
+    "email_address",
+    "name",
+    "identity",
+];
 
 /// The outcome of one sign-in.
 #[derive(Debug, Clone)]
@@ -44,7 +52,10 @@ pub(crate) async fn sign_in(
         login_url.query_pairs_mut().append_pair("next", next);
     }
     let mut exchanges = client.follow(Request::get(login_url), Some(jar)).await?;
-    let page = exchanges.last().expect("follow returns at least one exchange").clone();
+    let page = exchanges
+        .last()
+        .expect("follow returns at least one exchange")
+        .clone();
     let doc = html::parse(&page.url, &page.body);
     let Some(form) = doc.forms.iter().find(|f| f.has_password()) else {
         return Err(AuditError::Login(format!(
@@ -62,7 +73,10 @@ pub(crate) async fn sign_in(
     let last = exchanges.last().expect("non-empty");
 
     let shown_again = last.is_html()
-        && html::parse(&last.url, &last.body).forms.iter().any(Form::has_password)
+        && html::parse(&last.url, &last.body)
+            .forms
+            .iter()
+            .any(Form::has_password)
         && last.url.path() == form.action.path();
     if last.status >= 400 || shown_again {
         return Err(AuditError::Login(format!(
@@ -82,14 +96,20 @@ pub(crate) async fn sign_in(
 }
 
 /// The pairs to post: hidden fields as given, identity and password filled in.
-fn fill(form: &Form, credentials: &Credentials, next: Option<&str>) -> Result<Vec<(String, String)>> {
+fn fill(
+    form: &Form,
+    credentials: &Credentials,
+    next: Option<&str>,
+) -> Result<Vec<(String, String)>> {
     let identity = IDENTITY_NAMES
         .iter()
         .find_map(|n| form.fields.iter().find(|f| f.name.eq_ignore_ascii_case(n)))
         .or_else(|| form.fields.iter().find(|f| f.kind == "email"))
         .or_else(|| form.fields.iter().find(|f| f.kind == "text"))
         .map(|f| f.name.clone())
-        .ok_or_else(|| AuditError::Login("the sign-in form has no user name or email field".to_owned()))?;
+        .ok_or_else(|| {
+            AuditError::Login("the sign-in form has no user name or email field".to_owned())
+        })?;
     let mut pairs = Vec::new();
     for field in &form.fields {
         let value = if field.name == identity {
@@ -98,7 +118,10 @@ fn fill(form: &Form, credentials: &Credentials, next: Option<&str>) -> Result<Ve
             credentials.password.clone()
         } else if field.name.eq_ignore_ascii_case("next") && next.is_some() {
             next.unwrap_or_default().to_owned()
-        } else if matches!(field.kind.as_str(), "hidden" | "checkbox" | "submit" | "button") {
+        } else if matches!(
+            field.kind.as_str(),
+            "hidden" | "checkbox" | "submit" | "button"
+        ) {
             field.value.clone()
         } else {
             continue;
@@ -127,8 +150,17 @@ mod tests {
             password: "pw".into(),
         };
         let pairs = fill(&doc.forms[0], &creds, None).unwrap();
-        let expected = [("csrf_token", "t"), ("next", "/home"), ("username", "alice"), ("password", "pw"), ("remember", "y")];
-        let expected: Vec<(String, String)> = expected.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect();
+        let expected = [
+            ("csrf_token", "t"),
+            ("next", "/home"),
+            ("username", "alice"),
+            ("password", "pw"),
+            ("remember", "y"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(a, b)| ((*a).into(), (*b).into()))
+            .collect();
         assert_eq!(pairs, expected);
         let pairs = fill(&doc.forms[0], &creds, Some("//evil.example/")).unwrap();
         assert_eq!(pairs[1].1, "//evil.example/");

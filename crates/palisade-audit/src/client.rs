@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use indicatif::ProgressBar;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, COOKIE, LOCATION};
+use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::redirect;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -209,7 +209,10 @@ pub(crate) fn excerpt(body: &str, needle: &str, radius: usize) -> String {
     };
     let start = floor_char_boundary(body, at.saturating_sub(radius));
     let end = floor_char_boundary(body, (at + needle.len() + radius).min(body.len()));
-    body[start..end].split_whitespace().collect::<Vec<_>>().join(" ")
+    body[start..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -350,14 +353,21 @@ impl Client {
         if self.out_of_time() {
             return Err(AuditError::OutOfTime);
         }
-        let _permit = self.inner.in_flight.acquire().await.map_err(|_| AuditError::OutOfTime)?;
+        let _permit = self
+            .inner
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| AuditError::OutOfTime)?;
         self.inner.limiter.wait().await;
         if self.out_of_time() {
             return Err(AuditError::OutOfTime);
         }
 
         let mut request_headers = request.headers.clone();
-        let has_cookie = request_headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("cookie"));
+        let has_cookie = request_headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("cookie"));
         if let (false, Some(cookie)) = (has_cookie, jar.and_then(Jar::header)) {
             request_headers.push((COOKIE.to_string(), cookie));
         }
@@ -368,7 +378,10 @@ impl Client {
                 let ct = "application/x-www-form-urlencoded".to_owned();
                 (Some(encoded.clone().into_bytes()), Some(encoded), Some(ct))
             }
-            Some(Body::Raw { content_type, bytes }) => {
+            Some(Body::Raw {
+                content_type,
+                bytes,
+            }) => {
                 let shown = format!("[{} bytes of {content_type}]", bytes.len());
                 (Some(bytes.clone()), Some(shown), Some(content_type.clone()))
             }
@@ -377,11 +390,15 @@ impl Client {
             request_headers.push((CONTENT_TYPE.to_string(), ct.clone()));
         }
 
-        let mut builder = self.inner.http.request(request.method.clone(), request.url.clone());
+        let mut builder = self
+            .inner
+            .http
+            .request(request.method.clone(), request.url.clone());
         for (name, value) in &request_headers {
-            let (Ok(name), Ok(value)) =
-                (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
-            else {
+            let (Ok(name), Ok(value)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            ) else {
                 continue;
             };
             builder = builder.header(name, value);
@@ -423,7 +440,11 @@ impl Client {
 
     /// Sends `request` and follows up to five same-origin redirects (303 and 301/302 after a
     /// POST become GETs, as browsers do). Returns every exchange, the final one last.
-    pub(crate) async fn follow(&self, request: Request, jar: Option<&Jar>) -> Result<Vec<Exchange>> {
+    pub(crate) async fn follow(
+        &self,
+        request: Request,
+        jar: Option<&Jar>,
+    ) -> Result<Vec<Exchange>> {
         let mut chain = Vec::new();
         let mut next = Some(request);
         while let Some(request) = next.take() {
@@ -432,7 +453,10 @@ impl Client {
             if let Some(location) = location.filter(|l| self.in_scope(l) && chain.len() < 5) {
                 let keep_method = matches!(exchange.status, 307 | 308);
                 next = Some(if keep_method {
-                    Request { url: location, ..request }
+                    Request {
+                        url: location,
+                        ..request
+                    }
                 } else {
                     Request::get(location)
                 });
@@ -445,7 +469,9 @@ impl Client {
     /// GETs `url`, following same-origin redirects, and returns the final exchange.
     pub(crate) async fn get_final(&self, url: &Url, jar: Option<&Jar>) -> Result<Exchange> {
         let mut chain = self.follow(Request::get(url.clone()), jar).await?;
-        chain.pop().ok_or_else(|| AuditError::usage("empty redirect chain"))
+        chain
+            .pop()
+            .ok_or_else(|| AuditError::usage("empty redirect chain"))
     }
 }
 
@@ -576,7 +602,9 @@ impl ServerCertVerifier for TargetHostVerifier {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -604,10 +632,39 @@ mod tests {
             "https://127.0.0.1:9/",
             "http://evil.example/",
         ] {
-            let err = client.send(Request::get(Url::parse(url).unwrap()), None).await;
+            let err = client
+                .send(Request::get(Url::parse(url).unwrap()), None)
+                .await;
             assert!(matches!(err, Err(AuditError::OutOfScope(_))), "{url}");
         }
         assert_eq!(client.requests(), 0);
+    }
+
+    #[test]
+    fn evidence_masks_passwords_tokens_and_cookies() {
+        let ex = Exchange {
+            method: "POST".into(),
+            url: Url::parse("http://a.test/login?next=/home&token=abc").unwrap(),
+            request_headers: vec![("Cookie".into(), "sid=s3cr3t-value".into())],
+            request_body: Some("email=a%40b.test&password=hunter2&csrf_token=t0k3n".into()),
+            status: 302,
+            headers: HeaderMap::new(),
+            body: String::new(),
+        };
+        let evidence = ex.evidence(&[], None);
+        for secret in ["hunter2", "t0k3n", "s3cr3t-value", "abc"] {
+            assert!(
+                !evidence.request.contains(secret),
+                "{secret} in {}",
+                evidence.request
+            );
+        }
+        assert!(
+            evidence
+                .request
+                .starts_with("POST /login?next=/home&token=[masked:3] HTTP/1.1")
+        );
+        assert!(evidence.request.contains("password=[masked:7]"));
     }
 
     #[test]

@@ -123,7 +123,11 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
     if year < 100 {
         year += if year < 70 { 2000 } else { 1900 };
     }
-    let mut hms = it.next().unwrap_or("0:0:0").split(':').map(|p| p.parse::<i64>().ok());
+    let mut hms = it
+        .next()
+        .unwrap_or("0:0:0")
+        .split(':')
+        .map(|p| p.parse::<i64>().ok());
     let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
     Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
 }
@@ -230,7 +234,10 @@ mod tests {
 
     #[test]
     fn http_dates_parse_to_unix_time() {
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
         assert_eq!(parse_http_date("Thu, 01-Jan-1970 00:00:00 GMT"), Some(0));
         assert_eq!(parse_http_date("garbage"), None);
     }

@@ -112,8 +112,14 @@ pub(crate) async fn crawl(client: &Client, start: &[Url], jar: &Jar, max_pages: 
                 }
             }
         }
-        client.progress().set_message(format!("crawled {}", result.pages.len() + 1));
-        result.pages.push(Page { url, chain, document });
+        client
+            .progress()
+            .set_message(format!("crawled {}", result.pages.len() + 1));
+        result.pages.push(Page {
+            url,
+            chain,
+            document,
+        });
     }
     result
 }
@@ -121,7 +127,11 @@ pub(crate) async fn crawl(client: &Client, start: &[Url], jar: &Jar, max_pages: 
 /// Links of a page plus the URLs its GET forms submit to.
 fn discovered(doc: &Document) -> Vec<Url> {
     let mut urls = doc.links.clone();
-    for form in doc.forms.iter().filter(|f| !f.is_post() && !f.looks_destructive()) {
+    for form in doc
+        .forms
+        .iter()
+        .filter(|f| !f.is_post() && !f.looks_destructive())
+    {
         let mut url = form.action.clone();
         url.query_pairs_mut().clear().extend_pairs(form.pairs());
         url.set_fragment(None);

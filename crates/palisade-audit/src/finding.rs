@@ -7,9 +7,7 @@ use serde::Serialize;
 use crate::rules::catalog::Rule;
 
 /// How bad a finding is. Ordered from least to most severe.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing, not a weakness by itself.
@@ -37,8 +35,13 @@ impl Severity {
     }
 
     /// All severities, most severe first.
-    pub const DESCENDING: [Severity; 5] =
-        [Self::Critical, Self::High, Self::Medium, Self::Low, Self::Info];
+    pub const DESCENDING: [Severity; 5] = [
+        Self::Critical,
+        Self::High,
+        Self::Medium,
+        Self::Low,
+        Self::Info,
+    ];
 }
 
 impl fmt::Display for Severity {

@@ -70,7 +70,7 @@ fn parse_key_list(text: &str) -> Vec<KnownKey> {
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     digits
@@ -104,7 +104,8 @@ impl<'a> SignedCookie<'a> {
         };
         let b64 = |s: &str, min: usize, max: usize| {
             (min..=max).contains(&s.len())
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
         // SHA-1 signatures are 20 bytes: 27 base64url characters. Timestamps are 4-6 bytes.
         if !(b64(signature, 27, 27) && b64(timestamp, 4, 8) && b64(payload, 2, 8192)) {
@@ -179,7 +180,10 @@ mod tests {
         let key = derive.finalize().into_bytes();
         let mut mac = HmacSha1::new_from_slice(&key).unwrap();
         mac.update(signed.as_bytes());
-        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+        format!(
+            "{signed}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
     }
 
     #[test]
@@ -199,7 +203,10 @@ mod tests {
         assert!(cookie.starts_with('.'));
         let parsed = SignedCookie::parse(&cookie).unwrap();
         assert!(parsed.compressed);
-        assert_eq!(parsed.find_known_key().map(|k| k.shown.as_str()), Some("dev"));
+        assert_eq!(
+            parsed.find_known_key().map(|k| k.shown.as_str()),
+            Some("dev")
+        );
         assert_eq!(parsed.payload_json(), Some(json));
     }
 
@@ -207,7 +214,10 @@ mod tests {
     fn the_documented_byte_key_is_in_the_list() {
         let key = b"_5#y2L\"F4Q8z\n\xec]/";
         let cookie = flask_cookie(key, "{}", false);
-        let found = SignedCookie::parse(&cookie).unwrap().find_known_key().unwrap();
+        let found = SignedCookie::parse(&cookie)
+            .unwrap()
+            .find_known_key()
+            .unwrap();
         assert_eq!(found.bytes, key);
     }
 
@@ -229,6 +239,10 @@ mod tests {
     #[test]
     fn the_key_list_has_groups_with_sources() {
         assert!(KNOWN_KEYS.len() > 300);
-        assert!(KNOWN_KEYS.iter().all(|k| k.source != "unknown" && !k.bytes.is_empty()));
+        assert!(
+            KNOWN_KEYS
+                .iter()
+                .all(|k| k.source != "unknown" && !k.bytes.is_empty())
+        );
     }
 }

@@ -24,8 +24,20 @@ const CSRF_NAMES: [&str; 10] = [
 /// Words in a form's action or buttons that mark it as destructive: such forms are never
 /// submitted by probes.
 const DESTRUCTIVE: [&str; 14] = [
-    "delete", "remove", "logout", "log-out", "log_out", "signout", "sign-out", "sign_out",
-    "disable", "destroy", "deactivate", "revoke", "unsubscribe", "close-account",
+    "delete",
+    "remove",
+    "logout",
+    "log-out",
+    "log_out",
+    "signout",
+    "sign-out",
+    "sign_out",
+    "disable",
+    "destroy",
+    "deactivate",
+    "revoke",
+    "unsubscribe",
+    "close-account",
 ];
 
 /// One form field.
@@ -84,7 +96,14 @@ impl Form {
         self.fields.iter().filter(|f| {
             matches!(
                 f.kind.as_str(),
-                "text" | "search" | "email" | "url" | "tel" | "textarea" | "select" | "number"
+                "text"
+                    | "search"
+                    | "email"
+                    | "url"
+                    | "tel"
+                    | "textarea"
+                    | "select"
+                    | "number"
                     | "hidden"
             ) && !is_csrf_name(&f.name)
         })
@@ -152,7 +171,10 @@ macro_rules! selector {
 
 selector!(LINKS, "a[href], area[href], iframe[src], frame[src]");
 selector!(FORMS, "form");
-selector!(FIELDS, "input[name], textarea[name], select[name], button[name]");
+selector!(
+    FIELDS,
+    "input[name], textarea[name], select[name], button[name]"
+);
 selector!(BUTTONS, "button, input[type=submit]");
 selector!(OPTION, "option");
 selector!(
@@ -168,11 +190,11 @@ pub(crate) fn parse(page: &Url, body: &str) -> Document {
 
     for el in html.select(&LINKS) {
         let raw = el.value().attr("href").or_else(|| el.value().attr("src"));
-        if let Some(mut url) = raw.and_then(|r| page.join(r.trim()).ok()) {
-            if matches!(url.scheme(), "http" | "https") {
-                url.set_fragment(None);
-                doc.links.push(url);
-            }
+        if let Some(mut url) = raw.and_then(|r| page.join(r.trim()).ok())
+            && matches!(url.scheme(), "http" | "https")
+        {
+            url.set_fragment(None);
+            doc.links.push(url);
         }
     }
 
@@ -201,7 +223,11 @@ fn read_form(page: &Url, form: ElementRef<'_>) -> Form {
         raw => page.join(raw).unwrap_or_else(|_| page.clone()),
     };
     // A missing or unknown method submits with GET, as in browsers.
-    let method = if attr("method").eq_ignore_ascii_case("post") { "POST" } else { "GET" };
+    let method = if attr("method").eq_ignore_ascii_case("post") {
+        "POST"
+    } else {
+        "GET"
+    };
     let multipart = attr("enctype").eq_ignore_ascii_case("multipart/form-data");
 
     let mut fields = Vec::new();
@@ -222,11 +248,14 @@ fn read_form(page: &Url, form: ElementRef<'_>) -> Form {
                     .unwrap_or_default();
                 ("select".to_owned(), value)
             }
-            "button" => ("button".to_owned(), v.attr("value").unwrap_or_default().to_owned()),
+            "button" => (
+                "button".to_owned(),
+                v.attr("value").unwrap_or_default().to_owned(),
+            ),
             _ => {
                 let kind = v.attr("type").unwrap_or("text").to_ascii_lowercase();
-                let unchecked = matches!(kind.as_str(), "checkbox" | "radio")
-                    && v.attr("checked").is_none();
+                let unchecked =
+                    matches!(kind.as_str(), "checkbox" | "radio") && v.attr("checked").is_none();
                 if unchecked || kind == "submit" && v.attr("name").is_none() {
                     continue;
                 }
@@ -303,11 +332,20 @@ mod tests {
         let search = &doc.forms[2];
         assert_eq!(search.method, "GET");
         assert_eq!(search.action.as_str(), "https://app.test/start");
-        assert_eq!(search.pairs(), [("q".into(), "palisade".into()), ("sort".into(), "name".into())]);
+        assert_eq!(
+            search.pairs(),
+            [
+                ("q".into(), "palisade".into()),
+                ("sort".into(), "name".into())
+            ]
+        );
     }
 
     #[test]
     fn subresources_are_listed_as_written() {
-        assert_eq!(doc().subresources, [("script".to_owned(), "http://cdn.example/x.js".to_owned())]);
+        assert_eq!(
+            doc().subresources,
+            [("script".to_owned(), "http://cdn.example/x.js".to_owned())]
+        );
     }
 }

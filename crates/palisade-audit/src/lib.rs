@@ -43,7 +43,7 @@ pub use args::{AuditArgs, Format, Rate};
 pub use audit::audit;
 pub use error::AuditError;
 pub use finding::{Evidence, Finding, Practice, Severity};
-pub use report::{PracticeResult, Report, Summary, Tool, SCHEMA_VERSION};
+pub use report::{PracticeResult, Report, SCHEMA_VERSION, Summary, Tool};
 pub use rules::catalog::Rule;
 
 /// Every rule the audit checks, in catalogue order.
@@ -91,7 +91,10 @@ fn write_output(path: Option<&Path>, rendered: &str) -> Result<(), AuditError> {
             .map_err(io_error(format!("cannot write {}", path.display()))),
         None => {
             let mut stdout = io::stdout().lock();
-            match stdout.write_all(rendered.as_bytes()).and_then(|()| stdout.flush()) {
+            match stdout
+                .write_all(rendered.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
                 other => other.map_err(io_error("cannot write to stdout".to_owned())),
             }

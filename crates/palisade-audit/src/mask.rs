@@ -9,9 +9,11 @@ use url::Url;
 /// Whether a field or parameter name suggests a secret value.
 pub(crate) fn is_secret_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["pass", "pwd", "csrf", "xsrf", "token", "secret", "key", "nonce", "otp", "auth"]
-        .iter()
-        .any(|hint| name.contains(hint))
+    [
+        "pass", "pwd", "csrf", "xsrf", "token", "secret", "key", "nonce", "otp", "auth",
+    ]
+    .iter()
+    .any(|hint| name.contains(hint))
 }
 
 /// The replacement shown instead of a secret value.
@@ -119,7 +121,10 @@ mod tests {
 
     #[test]
     fn cookie_values_are_masked_and_names_kept() {
-        assert_eq!(cookie_header("session=abc; theme=dark"), "session=[masked:3]; theme=[masked:4]");
+        assert_eq!(
+            cookie_header("session=abc; theme=dark"),
+            "session=[masked:3]; theme=[masked:4]"
+        );
         assert_eq!(
             set_cookie_header("sid=secretvalue; Path=/; HttpOnly"),
             "sid=[masked:11]; Path=/; HttpOnly"
@@ -139,6 +144,9 @@ mod tests {
         let s = text(r#"value="IjQ1ZmE2YjM5NzEwZGU0NGE4.ZxY1Ag.9bQ" href="/static/app-v2.js""#);
         assert!(s.contains("[masked:"), "{s}");
         assert!(s.contains("/static/app-v2.js"));
-        assert_eq!(text("Traceback (most recent call last)"), "Traceback (most recent call last)");
+        assert_eq!(
+            text("Traceback (most recent call last)"),
+            "Traceback (most recent call last)"
+        );
     }
 }

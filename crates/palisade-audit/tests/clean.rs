@@ -19,6 +19,10 @@ async fn the_clean_app_has_no_finding_at_or_above_low() {
         report.render(palisade_audit::Format::Text)
     );
     assert!(report.signed_in && report.active && report.passed);
-    assert!(report.pages_crawled >= 8, "crawled only {} pages", report.pages_crawled);
+    assert!(
+        report.pages_crawled >= 8,
+        "crawled only {} pages",
+        report.pages_crawled
+    );
     assert_eq!(report.exit_code(), 0);
 }

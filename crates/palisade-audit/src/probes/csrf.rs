@@ -7,10 +7,10 @@
 //! something (a comment, a post) will create it several times: run `--active` against a test
 //! instance.
 
-use super::{form_request, refresh, Probe};
+use super::{Probe, form_request, refresh};
 use crate::client::{Exchange, Request};
 use crate::finding::Finding;
-use crate::html::{is_csrf_name, Form};
+use crate::html::{Form, is_csrf_name};
 use crate::rules::catalog::{self, Rule};
 
 /// A foreign origin used in replays; it is only ever sent as a header value.
@@ -37,20 +37,30 @@ async fn check_form(probe: &Probe, form: &Form) -> Vec<Finding> {
     let mut findings = Vec::new();
     let client = &probe.client;
     // Sign-in and sign-up forms are replayed without the session so they cannot end it.
-    let jar = if form.has_password() { crate::cookie::Jar::default() } else { probe.jar.clone() };
+    let jar = if form.has_password() {
+        crate::cookie::Jar::default()
+    } else {
+        probe.jar.clone()
+    };
 
     let Some(fresh) = refresh(client, &jar, form).await else {
         return findings;
     };
-    let Ok(baseline) = client.send(form_request(&fresh, fresh.pairs()), Some(&jar)).await else {
+    let Ok(baseline) = client
+        .send(form_request(&fresh, fresh.pairs()), Some(&jar))
+        .await
+    else {
         return findings;
     };
     if rejected(&baseline) {
         return findings; // even a normal submission fails: nothing to compare with
     }
 
-    let without_token: Vec<(String, String)> =
-        fresh.pairs().into_iter().filter(|(name, _)| !is_csrf_name(name)).collect();
+    let without_token: Vec<(String, String)> = fresh
+        .pairs()
+        .into_iter()
+        .filter(|(name, _)| !is_csrf_name(name))
+        .collect();
     let has_token = fresh.csrf_field().is_some();
     let cross_site = |request: Request, origin: &str| {
         request
@@ -60,23 +70,60 @@ async fn check_form(probe: &Probe, form: &Form) -> Vec<Finding> {
     };
 
     let replay = cross_site(form_request(&fresh, without_token.clone()), FOREIGN);
-    if let Some(f) = judge(probe, &jar, &baseline, replay, &catalog::CSRF_NOT_ENFORCED, form, "without its token, from Origin https://evil.example").await {
+    if let Some(f) = judge(
+        probe,
+        &jar,
+        &baseline,
+        replay,
+        &catalog::CSRF_NOT_ENFORCED,
+        form,
+        "without its token, from Origin https://evil.example",
+    )
+    .await
+    {
         findings.push(f);
         return findings;
     }
 
-    let Some(fresh) = refresh(client, &jar, form).await else { return findings };
-    let without_token: Vec<(String, String)> =
-        fresh.pairs().into_iter().filter(|(name, _)| !is_csrf_name(name)).collect();
+    let Some(fresh) = refresh(client, &jar, form).await else {
+        return findings;
+    };
+    let without_token: Vec<(String, String)> = fresh
+        .pairs()
+        .into_iter()
+        .filter(|(name, _)| !is_csrf_name(name))
+        .collect();
     let replay = cross_site(form_request(&fresh, without_token), "null").without_header("Referer");
-    if let Some(f) = judge(probe, &jar, &baseline, replay, &catalog::CSRF_NULL_ORIGIN, form, "without its token, with Origin: null").await {
+    if let Some(f) = judge(
+        probe,
+        &jar,
+        &baseline,
+        replay,
+        &catalog::CSRF_NULL_ORIGIN,
+        form,
+        "without its token, with Origin: null",
+    )
+    .await
+    {
         findings.push(f);
     }
 
     if has_token {
-        let Some(fresh) = refresh(client, &jar, form).await else { return findings };
+        let Some(fresh) = refresh(client, &jar, form).await else {
+            return findings;
+        };
         let replay = cross_site(form_request(&fresh, fresh.pairs()), FOREIGN);
-        if let Some(f) = judge(probe, &jar, &baseline, replay, &catalog::CSRF_NO_ORIGIN_CHECK, form, "with a valid token but from Origin https://evil.example").await {
+        if let Some(f) = judge(
+            probe,
+            &jar,
+            &baseline,
+            replay,
+            &catalog::CSRF_NO_ORIGIN_CHECK,
+            form,
+            "with a valid token but from Origin https://evil.example",
+        )
+        .await
+        {
             findings.push(f);
         }
     }
@@ -96,9 +143,19 @@ async fn judge(
     if rejected(&ex) || !same_outcome(baseline, &ex) {
         return None;
     }
-    let detail = format!("POST {} was accepted {how} (status {})", form.action.path(), ex.status);
+    let detail = format!(
+        "POST {} was accepted {how} (status {})",
+        form.action.path(),
+        ex.status
+    );
     let key = form.action.path().to_owned();
-    Some(Finding::new(rule, form.page.as_str(), key, detail, ex.evidence(&["location", "content-type"], Some(""))))
+    Some(Finding::new(
+        rule,
+        form.page.as_str(),
+        key,
+        detail,
+        ex.evidence(&["location", "content-type"], Some("")),
+    ))
 }
 
 /// Whether a replay ended like the normal submission: same redirect target, or same status.
@@ -118,8 +175,16 @@ pub(crate) fn rejected(ex: &Exchange) -> bool {
     }
     let body = ex.body.to_ascii_lowercase();
     let mentions_csrf = body.contains("csrf") || body.contains("xsrf");
-    let complaint = ["missing", "invalid", "expired", "mismatch", "does not match", "failed", "forbidden"]
-        .iter()
-        .any(|w| body.contains(w));
+    let complaint = [
+        "missing",
+        "invalid",
+        "expired",
+        "mismatch",
+        "does not match",
+        "failed",
+        "forbidden",
+    ]
+    .iter()
+    .any(|w| body.contains(w));
     mentions_csrf && complaint
 }

@@ -48,7 +48,13 @@ pub(crate) async fn run(client: &Client, target: &Url) -> Vec<Finding> {
                 return None;
             }
             let detail = format!("{path} is downloadable ({} bytes)", ex.body.len());
-            Some(Finding::new(rule, ex.url.as_str(), path, detail, ex.evidence(&["content-type"], Some(""))))
+            Some(Finding::new(
+                rule,
+                ex.url.as_str(),
+                path,
+                detail,
+                ex.evidence(&["content-type"], Some("")),
+            ))
         })
         .buffer_unordered(4)
         .filter_map(|f| async move { f })
@@ -66,7 +72,9 @@ fn matches(check: Check, body: &str) -> bool {
                 && body.lines().any(|l| {
                     let l = l.trim_start_matches("export ").trim();
                     l.split_once('=').is_some_and(|(k, _)| {
-                        !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                        !k.is_empty()
+                            && k.chars()
+                                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
                     })
                 })
         }
@@ -84,7 +92,10 @@ mod tests {
 
     #[test]
     fn files_are_recognised_by_content_not_status() {
-        assert!(matches(Check::GitConfig, "[core]\n\trepositoryformatversion = 0\n"));
+        assert!(matches(
+            Check::GitConfig,
+            "[core]\n\trepositoryformatversion = 0\n"
+        ));
         assert!(!matches(Check::GitConfig, "<html>[core]</html>"));
         assert!(matches(Check::Env, "SECRET_KEY=abc\nDEBUG=1\n"));
         assert!(!matches(Check::Env, "<!doctype html><p>Not found</p>"));

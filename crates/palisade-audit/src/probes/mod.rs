@@ -68,10 +68,16 @@ impl Probe {
             let Some(doc) = &page.document else { continue };
             let mut urls = doc.links.clone();
             urls.push(page.last().url.clone());
-            for url in urls.iter().filter(|u| self.client.in_scope(u) && crate::crawl::crawlable(u)) {
+            for url in urls
+                .iter()
+                .filter(|u| self.client.in_scope(u) && crate::crawl::crawlable(u))
+            {
                 for (param, _) in url.query_pairs() {
                     if seen.insert(format!("GET {} {param}", url.path())) {
-                        points.push(Point::Query { url: url.clone(), param: param.into_owned() });
+                        points.push(Point::Query {
+                            url: url.clone(),
+                            param: param.into_owned(),
+                        });
                     }
                 }
             }
@@ -81,8 +87,16 @@ impl Probe {
                 continue;
             }
             for field in form.user_fields() {
-                if seen.insert(format!("{} {} {}", form.method, form.action.path(), field.name)) {
-                    points.push(Point::Form { form: form.clone(), field: field.name.clone() });
+                if seen.insert(format!(
+                    "{} {} {}",
+                    form.method,
+                    form.action.path(),
+                    field.name
+                )) {
+                    points.push(Point::Form {
+                        form: form.clone(),
+                        field: field.name.clone(),
+                    });
                 }
             }
         }
@@ -106,7 +120,11 @@ impl Point {
         match self {
             Self::Query { url, param } => format!("query parameter {param} of {}", url.path()),
             Self::Form { form, field } => {
-                format!("field {field} of the {} form to {}", form.method, form.action.path())
+                format!(
+                    "field {field} of the {} form to {}",
+                    form.method,
+                    form.action.path()
+                )
             }
         }
     }
@@ -146,14 +164,23 @@ impl Point {
 
     /// Sends `value` at this point and follows same-origin redirects. Forms are fetched again
     /// first so that their hidden fields (CSRF token) are fresh.
-    pub(crate) async fn submit(&self, client: &Client, jar: &Jar, value: &str) -> Result<Vec<Exchange>> {
+    pub(crate) async fn submit(
+        &self,
+        client: &Client,
+        jar: &Jar,
+        value: &str,
+    ) -> Result<Vec<Exchange>> {
         match self {
             Self::Query { url, param } => {
                 let mut url = url.clone();
                 let pairs: Vec<(String, String)> = url
                     .query_pairs()
                     .map(|(k, v)| {
-                        let v = if k == *param { value.to_owned() } else { v.into_owned() };
+                        let v = if k == *param {
+                            value.to_owned()
+                        } else {
+                            v.into_owned()
+                        };
                         (k.into_owned(), v)
                     })
                     .collect();
@@ -161,8 +188,14 @@ impl Point {
                 client.follow(Request::get(url), Some(jar)).await
             }
             Self::Form { form, field } => {
-                let jar = if form.has_password() { Jar::default() } else { jar.clone() };
-                let form = refresh(client, &jar, form).await.unwrap_or_else(|| form.clone());
+                let jar = if form.has_password() {
+                    Jar::default()
+                } else {
+                    jar.clone()
+                };
+                let form = refresh(client, &jar, form)
+                    .await
+                    .unwrap_or_else(|| form.clone());
                 let pairs = form.pairs_with(field, value);
                 client.follow(form_request(&form, pairs), Some(&jar)).await
             }

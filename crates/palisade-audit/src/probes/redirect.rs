@@ -12,8 +12,20 @@ use crate::rules::catalog;
 
 /// Parameter names that usually carry a redirect target.
 const NEXT_NAMES: [&str; 14] = [
-    "next", "url", "redirect", "redirect_to", "redirect_uri", "redirecturl", "return",
-    "return_to", "returnto", "returnurl", "continue", "dest", "destination", "goto",
+    "next",
+    "url",
+    "redirect",
+    "redirect_to",
+    "redirect_uri",
+    "redirecturl",
+    "return",
+    "return_to",
+    "returnto",
+    "returnurl",
+    "continue",
+    "dest",
+    "destination",
+    "goto",
 ];
 
 /// The foreign host of the payloads; never contacted.
@@ -31,13 +43,25 @@ const PAYLOADS: [&str; 5] = [
 /// Runs the probe.
 pub(crate) async fn run(probe: &Probe) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let points = probe.points().into_iter().filter(|p| is_next_like(p));
+    let points = probe.points().into_iter().filter(is_next_like);
     for point in points {
         for payload in PAYLOADS {
-            let Ok(chain) = point.submit(&probe.client, &probe.jar, payload).await else { break };
+            let Ok(chain) = point.submit(&probe.client, &probe.jar, payload).await else {
+                break;
+            };
             if let Some(ex) = leaves(&chain) {
-                let detail = format!("{} = {payload} redirects to {}", point.describe(), ex.header("location").unwrap_or_default());
-                findings.push(Finding::new(&catalog::OPEN_REDIRECT, point.url().as_str(), point.key(), detail, ex.evidence(&["location"], None)));
+                let detail = format!(
+                    "{} = {payload} redirects to {}",
+                    point.describe(),
+                    ex.header("location").unwrap_or_default()
+                );
+                findings.push(Finding::new(
+                    &catalog::OPEN_REDIRECT,
+                    point.url().as_str(),
+                    point.key(),
+                    detail,
+                    ex.evidence(&["location"], None),
+                ));
                 break;
             }
         }
@@ -48,13 +72,23 @@ pub(crate) async fn run(probe: &Probe) -> Vec<Finding> {
     };
     for payload in PAYLOADS {
         let jar = Jar::default();
-        let Ok(sign_in) = auth::sign_in(&probe.client, credentials, &jar, Some(payload)).await else {
+        let Ok(sign_in) = auth::sign_in(&probe.client, credentials, &jar, Some(payload)).await
+        else {
             break;
         };
         if let Some(ex) = leaves(&sign_in.exchanges) {
-            let detail = format!("signing in with next={payload} redirects to {}", ex.header("location").unwrap_or_default());
+            let detail = format!(
+                "signing in with next={payload} redirects to {}",
+                ex.header("location").unwrap_or_default()
+            );
             let key = format!("sign-in {}", credentials.login_url.path());
-            findings.push(Finding::new(&catalog::OPEN_REDIRECT, credentials.login_url.as_str(), key, detail, ex.evidence(&["location"], None)));
+            findings.push(Finding::new(
+                &catalog::OPEN_REDIRECT,
+                credentials.login_url.as_str(),
+                key,
+                detail,
+                ex.evidence(&["location"], None),
+            ));
             break;
         }
     }
@@ -73,7 +107,10 @@ fn is_next_like(point: &Point) -> bool {
 fn leaves(chain: &[Exchange]) -> Option<&Exchange> {
     chain.iter().find(|ex| {
         ex.is_redirect()
-            && ex.location().and_then(|l| l.host_str().map(str::to_ascii_lowercase)).as_deref()
+            && ex
+                .location()
+                .and_then(|l| l.host_str().map(str::to_ascii_lowercase))
+                .as_deref()
                 == Some(EVIL_HOST)
     })
 }
@@ -101,10 +138,19 @@ mod tests {
 
     #[test]
     fn locations_are_resolved_like_a_browser() {
-        for location in ["//evil.example/", "/\\evil.example/", "https://EVIL.example/x", "\\/\\/evil.example/"] {
+        for location in [
+            "//evil.example/",
+            "/\\evil.example/",
+            "https://EVIL.example/x",
+            "\\/\\/evil.example/",
+        ] {
             assert!(leaves(&[redirect_to(location)]).is_some(), "{location}");
         }
-        for location in ["/home", "/%2F%2Fevil.example/", "http://a.test//evil.example"] {
+        for location in [
+            "/home",
+            "/%2F%2Fevil.example/",
+            "http://a.test//evil.example",
+        ] {
             assert!(leaves(&[redirect_to(location)]).is_none(), "{location}");
         }
     }

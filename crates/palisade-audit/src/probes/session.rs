@@ -3,7 +3,7 @@
 
 use url::Url;
 
-use super::{form_request, refresh, Probe};
+use super::{Probe, form_request, refresh};
 use crate::auth::{self, SignIn};
 use crate::client::{Exchange, Request};
 use crate::cookie::{Jar, SetCookie};
@@ -13,13 +13,19 @@ use crate::mask;
 use crate::rules::catalog;
 
 /// Words of sign-out links and forms.
-const LOGOUT_WORDS: [&str; 6] = ["logout", "log-out", "log_out", "signout", "sign-out", "sign_out"];
+const LOGOUT_WORDS: [&str; 6] = [
+    "logout", "log-out", "log_out", "signout", "sign-out", "sign_out",
+];
 
 /// Session cookies kept with the same value across sign-in.
 pub(crate) fn not_rotated(sign_in: &SignIn) -> Vec<Finding> {
     let mut findings = Vec::new();
     for (name, before) in &sign_in.before {
-        let probe = SetCookie { name: name.clone(), value: before.clone(), ..SetCookie::default() };
+        let probe = SetCookie {
+            name: name.clone(),
+            value: before.clone(),
+            ..SetCookie::default()
+        };
         let lower = name.to_ascii_lowercase();
         if !probe.is_session_like() || lower.contains("csrf") || lower.contains("xsrf") {
             continue;
@@ -31,10 +37,19 @@ pub(crate) fn not_rotated(sign_in: &SignIn) -> Vec<Finding> {
                  before sign-in (session fixation) becomes signed in"
             );
             let evidence = Evidence {
-                request: format!("Cookie before sign-in: {}", mask::cookie_header(&format!("{name}={before}"))),
+                request: format!(
+                    "Cookie before sign-in: {}",
+                    mask::cookie_header(&format!("{name}={before}"))
+                ),
                 response: post.evidence(&["set-cookie", "location"], None).response,
             };
-            findings.push(Finding::new(&catalog::SESSION_NOT_ROTATED, post.url.as_str(), name, detail, evidence));
+            findings.push(Finding::new(
+                &catalog::SESSION_NOT_ROTATED,
+                post.url.as_str(),
+                name,
+                detail,
+                evidence,
+            ));
         }
     }
     findings
@@ -66,32 +81,49 @@ fn find_logout(probe: &Probe) -> Option<Logout> {
 
 /// Signs in afresh (or uses the given cookie), signs out, then replays the old cookies on a
 /// private page. Returns the finding, or a note saying why the check could not run.
-pub(crate) async fn after_logout(probe: &Probe, private: Option<Url>) -> Result<Option<Finding>, String> {
+pub(crate) async fn after_logout(
+    probe: &Probe,
+    private: Option<Url>,
+) -> Result<Option<Finding>, String> {
     let Some(logout) = find_logout(probe) else {
-        return Err("no sign-out link or form was found; session-after-sign-out not tested".to_owned());
+        return Err(
+            "no sign-out link or form was found; session-after-sign-out not tested".to_owned(),
+        );
     };
     let client = &probe.client;
 
     let (jar, landing) = match &probe.credentials {
         Some(credentials) => {
             let jar = Jar::default();
-            let signed = auth::sign_in(client, credentials, &jar, None).await.map_err(|e| e.to_string())?;
+            let signed = auth::sign_in(client, credentials, &jar, None)
+                .await
+                .map_err(|e| e.to_string())?;
             (jar, signed.landing)
         }
         None => (probe.jar.fork(), client_target(probe)),
     };
     let page = private.unwrap_or(landing);
-    let before = client.get_final(&page, Some(&jar)).await.map_err(|e| e.to_string())?;
+    let before = client
+        .get_final(&page, Some(&jar))
+        .await
+        .map_err(|e| e.to_string())?;
     if !signed_in_view(&before, &page) {
-        return Err(format!("{} does not look private; session-after-sign-out not tested", page.path()));
+        return Err(format!(
+            "{} does not look private; session-after-sign-out not tested",
+            page.path()
+        ));
     }
     let old_cookies = jar.header().unwrap_or_default();
 
     let logout_exchange = match &logout {
         Logout::Link(url) => client.send(Request::get(url.clone()), Some(&jar)).await,
         Logout::Form(form) => {
-            let form = refresh(client, &jar, form).await.unwrap_or_else(|| form.clone());
-            client.send(form_request(&form, form.pairs()), Some(&jar)).await
+            let form = refresh(client, &jar, form)
+                .await
+                .unwrap_or_else(|| form.clone());
+            client
+                .send(form_request(&form, form.pairs()), Some(&jar))
+                .await
         }
     }
     .map_err(|e| e.to_string())?;
@@ -110,11 +142,21 @@ pub(crate) async fn after_logout(probe: &Probe, private: Option<Url>) -> Result<
         after.status
     );
     let evidence = after.evidence(&["cache-control"], Some(""));
-    Ok(Some(Finding::new(&catalog::SESSION_AFTER_LOGOUT, page.as_str(), "", detail, evidence)))
+    Ok(Some(Finding::new(
+        &catalog::SESSION_AFTER_LOGOUT,
+        page.as_str(),
+        "",
+        detail,
+        evidence,
+    )))
 }
 
 fn client_target(probe: &Probe) -> Url {
-    probe.pages.first().map(|p| p.url.clone()).unwrap_or_else(|| Url::parse("http://invalid./").expect("static URL"))
+    probe
+        .pages
+        .first()
+        .map(|p| p.url.clone())
+        .unwrap_or_else(|| Url::parse("http://invalid./").expect("static URL"))
 }
 
 /// Whether a response shows the page itself to a signed-in user (not a redirect to sign-in,
@@ -123,5 +165,8 @@ fn signed_in_view(ex: &Exchange, page: &Url) -> bool {
     if ex.status != 200 || ex.url.path() != page.path() {
         return false;
     }
-    !html::parse(&ex.url, &ex.body).forms.iter().any(Form::has_password)
+    !html::parse(&ex.url, &ex.body)
+        .forms
+        .iter()
+        .any(Form::has_password)
 }

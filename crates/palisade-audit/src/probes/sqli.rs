@@ -3,7 +3,7 @@
 
 use futures_util::stream::{self, StreamExt};
 
-use super::{Point, Probe, CONCURRENCY};
+use super::{CONCURRENCY, Point, Probe};
 use crate::client::Exchange;
 use crate::finding::Finding;
 use crate::mask;
@@ -25,7 +25,11 @@ async fn check_point(probe: &Probe, point: &Point) -> Vec<Finding> {
     let mut findings = Vec::new();
     let original = point.original();
     let send = |value: String| async move {
-        point.submit(&probe.client, &probe.jar, &value).await.ok().and_then(|mut c| c.pop())
+        point
+            .submit(&probe.client, &probe.jar, &value)
+            .await
+            .ok()
+            .and_then(|mut c| c.pop())
     };
 
     let Some(base) = send(original.clone()).await else {
@@ -34,11 +38,22 @@ async fn check_point(probe: &Probe, point: &Point) -> Vec<Finding> {
     let base_error = sql_error(&base.body).is_some();
 
     for suffix in ["'", "\""] {
-        let Some(ex) = send(format!("{original}{suffix}")).await else { continue };
+        let Some(ex) = send(format!("{original}{suffix}")).await else {
+            continue;
+        };
         if let (false, Some((signature, db))) = (base_error, sql_error(&ex.body)) {
-            let detail = format!("{}: a {suffix} makes {db} fail (\"{signature}\")", point.describe());
+            let detail = format!(
+                "{}: a {suffix} makes {db} fail (\"{signature}\")",
+                point.describe()
+            );
             let evidence = ex.evidence(&["content-type"], Some(signature));
-            findings.push(Finding::new(&catalog::SQL_ERROR, point.url().as_str(), point.key(), detail, evidence));
+            findings.push(Finding::new(
+                &catalog::SQL_ERROR,
+                point.url().as_str(),
+                point.key(),
+                detail,
+                evidence,
+            ));
             break;
         }
     }
@@ -57,8 +72,14 @@ async fn check_point(probe: &Probe, point: &Point) -> Vec<Finding> {
         ]
     } else {
         vec![
-            (format!("{original}' AND '1'='1"), format!("{original}' AND '1'='2")),
-            (format!("{original}' AND 'a'='a"), format!("{original}' AND 'a'='b")),
+            (
+                format!("{original}' AND '1'='1"),
+                format!("{original}' AND '1'='2"),
+            ),
+            (
+                format!("{original}' AND 'a'='a"),
+                format!("{original}' AND 'a'='b"),
+            ),
         ]
     };
     let mut observed = Vec::new();
@@ -69,7 +90,9 @@ async fn check_point(probe: &Probe, point: &Point) -> Vec<Finding> {
         observed.push((normalise(&t, truthy), normalise(&f, falsy), f));
     }
     let differs = observed.iter().all(|(t, f, _)| t != f);
-    let consistent = observed.windows(2).all(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1);
+    let consistent = observed
+        .windows(2)
+        .all(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1);
     let true_is_base = observed[0].0.status == base.status;
     if differs && consistent && true_is_base {
         let (t, f, falsy_ex) = &observed[0];
@@ -84,7 +107,13 @@ async fn check_point(probe: &Probe, point: &Point) -> Vec<Finding> {
             f.text.len()
         );
         let evidence = falsy_ex.evidence(&["content-type"], Some(""));
-        findings.push(Finding::new(&catalog::SQL_BOOLEAN, point.url().as_str(), point.key(), detail, evidence));
+        findings.push(Finding::new(
+            &catalog::SQL_BOOLEAN,
+            point.url().as_str(),
+            point.key(),
+            detail,
+            evidence,
+        ));
     }
     findings
 }
@@ -107,10 +136,17 @@ fn normalise(ex: &Exchange, payload: &str) -> Normalised {
         .replace("&quot;", "\"");
     let encoded: String = url::form_urlencoded::byte_serialize(payload.as_bytes()).collect();
     let mut text = unescaped;
-    for variant in [payload.to_owned(), encoded.clone(), encoded.replace('+', "%20")] {
+    for variant in [
+        payload.to_owned(),
+        encoded.clone(),
+        encoded.replace('+', "%20"),
+    ] {
         if !variant.is_empty() {
             text = text.replace(&variant, "");
         }
     }
-    Normalised { status: ex.status, text: mask::text(&text) }
+    Normalised {
+        status: ex.status,
+        text: mask::text(&text),
+    }
 }

@@ -3,7 +3,7 @@
 
 use futures_util::stream::{self, StreamExt};
 
-use super::{Point, Probe, CONCURRENCY};
+use super::{CONCURRENCY, Point, Probe};
 use crate::client::Exchange;
 use crate::finding::Finding;
 use crate::rules::catalog::{self, Rule};
@@ -31,13 +31,22 @@ pub(crate) async fn run(probe: &Probe) -> Vec<Finding> {
 async fn check_point(probe: &Probe, point: &Point) -> Option<Finding> {
     let mark = super::marker();
     let payload = format!("{mark}'\"></script><{mark}x>");
-    let chain = point.submit(&probe.client, &probe.jar, &payload).await.ok()?;
+    let chain = point
+        .submit(&probe.client, &probe.jar, &payload)
+        .await
+        .ok()?;
     super::bodies(&chain)
         .filter(|ex| ex.is_html())
         .find_map(|ex| analyse(ex, &mark).map(|(rule, detail)| (ex, rule, detail)))
         .map(|(ex, rule, detail)| {
             let detail = format!("{}: {detail}", point.describe());
-            Finding::new(rule, point.url().as_str(), point.key(), detail, ex.evidence(&["content-type", "content-security-policy"], Some(&mark)))
+            Finding::new(
+                rule,
+                point.url().as_str(),
+                point.key(),
+                detail,
+                ex.evidence(&["content-type", "content-security-policy"], Some(&mark)),
+            )
         })
 }
 
@@ -53,24 +62,36 @@ fn analyse(ex: &Exchange, mark: &str) -> Option<(&'static Rule, String)> {
         match context(body, at) {
             Context::Script => {
                 if after.starts_with(['\'', '"']) {
-                    return Some((&catalog::XSS_SCRIPT, "quotes reach a <script> unescaped".to_owned()));
+                    return Some((
+                        &catalog::XSS_SCRIPT,
+                        "quotes reach a <script> unescaped".to_owned(),
+                    ));
                 }
                 if head(after, 40).contains(&format!("</script><{mark}x>")) {
-                    return Some((&catalog::XSS_SCRIPT, "</script> reaches a script unescaped".to_owned()));
+                    return Some((
+                        &catalog::XSS_SCRIPT,
+                        "</script> reaches a script unescaped".to_owned(),
+                    ));
                 }
             }
             Context::Attribute(quote) => {
                 let breaks = match quote {
-                    ' ' => after.starts_with(|c: char| c == '>' || c == '\'' || c == '"'),
+                    ' ' => after.starts_with(['>', '\'', '"']),
                     q => head(after, 2).contains(q),
                 };
                 if breaks {
-                    return Some((&catalog::XSS_ATTR, format!("the value breaks out of an attribute quoted with {quote:?}")));
+                    return Some((
+                        &catalog::XSS_ATTR,
+                        format!("the value breaks out of an attribute quoted with {quote:?}"),
+                    ));
                 }
             }
             Context::Text => {
                 if head(after, 40).contains(&tag) {
-                    return Some((&catalog::XSS_HTML, "an injected tag is rendered as HTML".to_owned()));
+                    return Some((
+                        &catalog::XSS_HTML,
+                        "an injected tag is rendered as HTML".to_owned(),
+                    ));
                 }
             }
         }
@@ -102,7 +123,9 @@ fn context(body: &str, at: usize) -> Context {
     let last_open = before.rfind('<');
     let last_close = before.rfind('>');
     match (last_open, last_close) {
-        (Some(o), c) if c.is_none_or(|c| c < o) => Context::Attribute(attribute_quote(&before[o..])),
+        (Some(o), c) if c.is_none_or(|c| c < o) => {
+            Context::Attribute(attribute_quote(&before[o..]))
+        }
         _ => Context::Text,
     }
 }
@@ -174,13 +197,19 @@ mod tests {
     fn reflection_inside_a_script_string_is_script_xss() {
         let ex = exchange(format!("<script>var q = '{}';</script>", payload()));
         assert_eq!(analyse(&ex, M).unwrap().0.id, "PAL-XSS-003");
-        let ex = exchange(format!("<script>var q = \"{M}\\u0027\\u0022\\u003e\";</script>"));
+        let ex = exchange(format!(
+            "<script>var q = \"{M}\\u0027\\u0022\\u003e\";</script>"
+        ));
         assert!(analyse(&ex, M).is_none());
     }
 
     #[test]
     fn escaped_reflections_are_not_reported() {
-        let ex = exchange(format!("<p>{}</p><a title=\"{}\">x</a>", escaped(), escaped()));
+        let ex = exchange(format!(
+            "<p>{}</p><a title=\"{}\">x</a>",
+            escaped(),
+            escaped()
+        ));
         assert!(analyse(&ex, M).is_none());
     }
 }

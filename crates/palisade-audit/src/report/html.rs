@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{summary_line, Report};
+use super::{Report, summary_line};
 use crate::finding::Practice;
 
 const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:70rem;\
@@ -43,7 +43,11 @@ pub(crate) fn render(report: &Report) -> String {
          <title>palisade audit of {}</title><style>{STYLE}</style></head><body>",
         e(&report.target)
     );
-    let verdict = if report.passed { ("pass", "PASS") } else { ("fail", "FAIL") };
+    let verdict = if report.passed {
+        ("pass", "PASS")
+    } else {
+        ("fail", "FAIL")
+    };
     let _ = write!(
         out,
         "<h1>palisade audit of <code>{}</code></h1><p><span class=\"{}\">{}</span>: {}. \
@@ -56,7 +60,11 @@ pub(crate) fn render(report: &Report) -> String {
         report.requests_sent,
         report.duration_ms as f64 / 1000.0,
         if report.active { "active" } else { "passive" },
-        if report.signed_in { "signed in" } else { "anonymous" },
+        if report.signed_in {
+            "signed in"
+        } else {
+            "anonymous"
+        },
         report.fail_on
     );
 
@@ -80,7 +88,12 @@ pub(crate) fn render(report: &Report) -> String {
         if findings.is_empty() {
             continue;
         }
-        let _ = write!(out, "<h2 id=\"{}\">{}</h2>", practice.id(), e(practice.title()));
+        let _ = write!(
+            out,
+            "<h2 id=\"{}\">{}</h2>",
+            practice.id(),
+            e(practice.title())
+        );
         for f in findings {
             let _ = write!(
                 out,
@@ -91,7 +104,11 @@ pub(crate) fn render(report: &Report) -> String {
                 e(f.rule),
                 e(f.title),
                 e(&f.url),
-                if f.occurrences > 1 { format!(" (seen {} times)", f.occurrences) } else { String::new() },
+                if f.occurrences > 1 {
+                    format!(" (seen {} times)", f.occurrences)
+                } else {
+                    String::new()
+                },
                 e(&f.detail),
                 e(&f.evidence.request),
                 e(&f.evidence.response),
@@ -108,9 +125,9 @@ pub(crate) fn render(report: &Report) -> String {
         }
         out.push_str("</ul>");
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p><small>{} {} — report started {}</small></p></body></html>\n",
+        "<p><small>{} {} — report started {}</small></p></body></html>",
         report.tool.name,
         report.tool.version,
         e(&report.started_at)
@@ -127,7 +144,11 @@ mod tests {
     fn every_value_is_escaped() {
         let page = render(&sample());
         assert!(!page.contains("<script>"), "unescaped script tag in report");
-        assert!(page.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;quotes&#39;"));
+        assert!(
+            page.contains(
+                "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;quotes&#39;"
+            )
+        );
         assert!(!page.contains("<script"));
         assert!(!page.contains(" src="), "the report loads nothing");
     }

@@ -146,7 +146,8 @@ impl Report {
         let practices = Practice::ALL
             .iter()
             .map(|&practice| {
-                let mine: Vec<&Finding> = findings.iter().filter(|f| f.practice == practice).collect();
+                let mine: Vec<&Finding> =
+                    findings.iter().filter(|f| f.practice == practice).collect();
                 let failing = mine.iter().any(|f| f.severity >= fail_on);
                 let has_active = crate::rules::catalog::ALL
                     .iter()
@@ -157,7 +158,11 @@ impl Report {
                     status: if failing { "fail" } else { "pass" },
                     findings: mine.len(),
                     highest: mine.iter().map(|f| f.severity).max(),
-                    coverage: if facts.active && has_active { "passive+active" } else { "passive" },
+                    coverage: if facts.active && has_active {
+                        "passive+active"
+                    } else {
+                        "passive"
+                    },
                 }
             })
             .collect();
@@ -225,9 +230,18 @@ pub(crate) mod tests {
             "http://127.0.0.1:1/search?q=<x>",
             "k",
             format!("query parameter q: {evil}"),
-            Evidence { request: format!("GET /search?q={evil} HTTP/1.1"), response: format!("HTTP/1.1 200\n\n…{evil}…") },
+            Evidence {
+                request: format!("GET /search?q={evil} HTTP/1.1"),
+                response: format!("HTTP/1.1 200\n\n…{evil}…"),
+            },
         ));
-        findings.push(Finding::new(&catalog::CORP, "http://127.0.0.1:1/", "", "no CORP", Evidence::default()));
+        findings.push(Finding::new(
+            &catalog::CORP,
+            "http://127.0.0.1:1/",
+            "",
+            "no CORP",
+            Evidence::default(),
+        ));
         let facts = RunFacts {
             target: "http://127.0.0.1:1/".into(),
             started_at: "2026-12-04T16:00:00Z".into(),
@@ -247,8 +261,14 @@ pub(crate) mod tests {
         let xss = report.practices.iter().find(|p| p.id == "xss").unwrap();
         assert_eq!((xss.status, xss.findings), ("fail", 1));
         let headers = report.practices.iter().find(|p| p.id == "headers").unwrap();
-        assert_eq!((headers.status, headers.highest), ("pass", Some(Severity::Info)));
+        assert_eq!(
+            (headers.status, headers.highest),
+            ("pass", Some(Severity::Info))
+        );
         assert_eq!(report.exit_code(), 1);
-        assert_eq!(summary_line(&report), "0 critical, 1 high, 0 medium, 0 low, 1 info");
+        assert_eq!(
+            summary_line(&report),
+            "0 critical, 1 high, 0 medium, 0 low, 1 info"
+        );
     }
 }

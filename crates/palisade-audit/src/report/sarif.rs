@@ -1,7 +1,7 @@
 //! SARIF 2.1.0 rendering: one run, every rule of the catalogue as a reporting descriptor, one
 //! result per finding with the URL as its artifact location.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::Report;
 use crate::finding::Severity;
@@ -58,7 +58,10 @@ pub(crate) fn render(report: &Report) -> String {
         .findings
         .iter()
         .map(|f| {
-            let index = catalog::ALL.iter().position(|r| r.id == f.rule).unwrap_or(0);
+            let index = catalog::ALL
+                .iter()
+                .position(|r| r.id == f.rule)
+                .unwrap_or(0);
             json!({
                 "ruleId": f.rule,
                 "ruleIndex": index,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{summary_line, Report};
+use super::{Report, summary_line};
 use crate::finding::Practice;
 
 /// Renders the report as text.
@@ -26,7 +26,10 @@ pub(crate) fn render(report: &Report) -> String {
 
     let _ = writeln!(out, "Practices (fail on {} and above):", report.fail_on);
     for p in &report.practices {
-        let worst = p.highest.map(|s| format!(", worst {s}")).unwrap_or_default();
+        let worst = p
+            .highest
+            .map(|s| format!(", worst {s}"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "  {:<4}  {:<30} {:>2} finding(s){worst}  [{}]",
@@ -44,7 +47,13 @@ pub(crate) fn render(report: &Report) -> String {
         }
         let _ = writeln!(out, "\n== {} ==", practice.title());
         for f in findings {
-            let _ = writeln!(out, "\n[{}] {} {}", f.severity.as_str().to_uppercase(), f.rule, f.title);
+            let _ = writeln!(
+                out,
+                "\n[{}] {} {}",
+                f.severity.as_str().to_uppercase(),
+                f.rule,
+                f.title
+            );
             let _ = writeln!(out, "  URL:      {}", f.url);
             let _ = writeln!(out, "  Detail:   {}", f.detail);
             if f.occurrences > 1 {
@@ -73,7 +82,10 @@ pub(crate) fn render(report: &Report) -> String {
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("    | {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("    | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -87,6 +99,9 @@ mod tests {
         assert!(text.contains("FAIL  XSS (escaping, CSP)"));
         assert!(text.contains("PASS  CSRF"));
         assert!(text.contains("PAL-XSS-001"));
-        assert!(text.trim_end().ends_with("FAIL: 0 critical, 1 high, 0 medium, 0 low, 1 info"));
+        assert!(
+            text.trim_end()
+                .ends_with("FAIL: 0 critical, 1 high, 0 medium, 0 low, 1 info")
+        );
     }
 }

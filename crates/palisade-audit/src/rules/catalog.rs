@@ -262,7 +262,11 @@ mod tests {
             let parts: Vec<&str> = rule.id.split('-').collect();
             assert_eq!(parts.len(), 3, "{}", rule.id);
             assert_eq!(parts[0], "PAL");
-            assert!(parts[1].chars().all(|c| c.is_ascii_uppercase()), "{}", rule.id);
+            assert!(
+                parts[1].chars().all(|c| c.is_ascii_uppercase()),
+                "{}",
+                rule.id
+            );
             assert!(parts[2].len() == 3 && parts[2].chars().all(|c| c.is_ascii_digit()));
             assert!(!rule.fix_flask.is_empty() && !rule.fix_palisade.is_empty());
         }
@@ -270,7 +274,10 @@ mod tests {
 
     #[test]
     fn rules_can_be_found_by_id() {
-        assert_eq!(by_id("PAL-HDR-001").map(|r| r.title), Some(HSTS_MISSING.title));
+        assert_eq!(
+            by_id("PAL-HDR-001").map(|r| r.title),
+            Some(HSTS_MISSING.title)
+        );
         assert!(by_id("PAL-XXX-999").is_none());
     }
 }

@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use axum::Router;
 use axum::extract::{Form, Multipart, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 
@@ -70,10 +70,13 @@ struct AppState {
     scheme: &'static str,
     sessions: Mutex<HashMap<String, Session>>,
     comments: Mutex<Vec<String>>,
-    uploads: Mutex<Vec<(String, String, String, Vec<u8>)>>,
+    uploads: Mutex<Vec<Upload>>,
 }
 
 type Shared = Arc<AppState>;
+
+/// A stored upload: id, client file name, client content type, bytes.
+type Upload = (String, String, String, Vec<u8>);
 
 /// The app, served over `scheme` (`http` or `https`).
 pub fn app(flaws: Flaws, scheme: &'static str) -> Router {
@@ -102,16 +105,36 @@ pub fn app(flaws: Flaws, scheme: &'static str) -> Router {
     }
     if flaws.exposed_files {
         router = router
-            .route("/.git/config", get(|| async { "[core]\n\trepositoryformatversion = 0\n\tbare = false\n" }))
-            .route("/.env", get(|| async { "SECRET_KEY=top-secret!\nDATABASE_URL=sqlite:///app.db\n" }))
-            .route("/backup.zip", get(|| async { b"PK\x03\x04\x14\x00\x00\x00backup".to_vec() }))
-            .route("/.DS_Store", get(|| async { b"\x00\x00\x00\x01Bud1\x00\x00".to_vec() }))
+            .route(
+                "/.git/config",
+                get(|| async { "[core]\n\trepositoryformatversion = 0\n\tbare = false\n" }),
+            )
+            .route(
+                "/.env",
+                get(|| async { "SECRET_KEY=top-secret!\nDATABASE_URL=sqlite:///app.db\n" }),
+            )
+            .route(
+                "/backup.zip",
+                get(|| async { b"PK\x03\x04\x14\x00\x00\x00backup".to_vec() }),
+            )
+            .route(
+                "/.DS_Store",
+                get(|| async { b"\x00\x00\x00\x01Bud1\x00\x00".to_vec() }),
+            )
             .fallback(|| async { Html("<!doctype html><p>Welcome to every path</p>") });
     } else {
-        router = router.fallback(|| async { (StatusCode::NOT_FOUND, Html("<!doctype html><p>Not found</p>")) });
+        router = router.fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                Html("<!doctype html><p>Not found</p>"),
+            )
+        });
     }
     router
-        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
 }
 
@@ -123,9 +146,16 @@ pub fn http_redirect_app(https_origin: String, trust_host: bool, no_redirect: bo
             if no_redirect {
                 return Html("<!doctype html><p>Plain HTTP welcome</p>").into_response();
             }
-            let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+            let path = request
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned();
             let target = if trust_host {
-                let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("");
                 format!("https://{host}{path}")
             } else {
                 format!("{https_origin}{path}")
@@ -135,13 +165,18 @@ pub fn http_redirect_app(https_origin: String, trust_host: bool, no_redirect: bo
     })
 }
 
-async fn security_headers(State(state): State<Shared>, mut request: Request, next: Next) -> Response {
+async fn security_headers(
+    State(state): State<Shared>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let f = state.flaws;
     // HTTP/2 carries the host in :authority; the handlers read it from Host.
-    if let Some(authority) = request.uri().authority().map(|a| a.to_string()) {
-        if !request.headers().contains_key(header::HOST) {
-            request.headers_mut().insert(header::HOST, HeaderValue::from_str(&authority).unwrap());
-        }
+    if let Some(authority) = request.uri().authority().map(|a| a.to_string())
+        && !request.headers().contains_key(header::HOST)
+    {
+        let host = HeaderValue::from_str(&authority).unwrap();
+        request.headers_mut().insert(header::HOST, host);
     }
     let mut response = next.run(request).await;
     let h = response.headers_mut();
@@ -184,7 +219,10 @@ async fn security_headers(State(state): State<Shared>, mut request: Request, nex
     } else {
         set("x-content-type-options", "nosniff");
         set("referrer-policy", "strict-origin-when-cross-origin");
-        set("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=()");
+        set(
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=(), payment=()",
+        );
         set("cross-origin-opener-policy", "same-origin");
         set("cross-origin-resource-policy", "same-origin");
     }
@@ -195,7 +233,10 @@ async fn security_headers(State(state): State<Shared>, mut request: Request, nex
         set("x-powered-by", "Flask");
     }
     if f.duplicate_hsts && state.scheme == "https" {
-        h.append("strict-transport-security", HeaderValue::from_static("max-age=31536000"));
+        h.append(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=31536000"),
+        );
     }
     response
 }
@@ -235,8 +276,14 @@ impl AppState {
             return (sid, session, None);
         }
         let sid = random_token();
-        let session = Session { user: None, csrf: random_token() };
-        self.sessions.lock().unwrap().insert(sid.clone(), session.clone());
+        let session = Session {
+            user: None,
+            csrf: random_token(),
+        };
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(sid.clone(), session.clone());
         let cookie = session_cookie(&sid);
         (sid, session, Some(cookie))
     }
@@ -252,7 +299,10 @@ impl AppState {
             return true;
         }
         if !f.csrf_token_only {
-            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             let own = format!("{}://{host}", self.scheme);
             if origin.is_some_and(|o| o != own) {
                 return false;
@@ -271,13 +321,19 @@ impl AppState {
 
 fn with_cookies(mut response: Response, cookies: impl IntoIterator<Item = String>) -> Response {
     for cookie in cookies {
-        response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&cookie).unwrap());
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, HeaderValue::from_str(&cookie).unwrap());
     }
     response
 }
 
 fn forbidden() -> Response {
-    (StatusCode::FORBIDDEN, Html("<!doctype html><p>CSRF check failed</p>")).into_response()
+    (
+        StatusCode::FORBIDDEN,
+        Html("<!doctype html><p>CSRF check failed</p>"),
+    )
+        .into_response()
 }
 
 fn escape(s: &str) -> String {
@@ -316,7 +372,10 @@ fn csrf_field(state: &AppState, session: &Session) -> String {
     if state.flaws.form_without_token {
         String::new()
     } else {
-        format!("<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">", session.csrf)
+        format!(
+            "<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">",
+            session.csrf
+        )
     }
 }
 
@@ -333,7 +392,10 @@ pub fn flask_cookie(secret: &[u8], json: &str) -> String {
     let key = derive.finalize().into_bytes();
     let mut mac = HmacSha1::new_from_slice(&key).unwrap();
     mac.update(signed.as_bytes());
-    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    format!(
+        "{signed}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
 }
 
 // ---- handlers ----------------------------------------------------------------------------
@@ -353,7 +415,9 @@ async fn home(State(state): State<Shared>, headers: HeaderMap) -> Response {
         body.push_str("<a href=\"/error\">error</a>");
     }
     if f.mixed_content {
-        body.push_str(&format!("<script nonce=\"{NONCE}\" src=\"http://cdn.example/lib.js\"></script>"));
+        body.push_str(&format!(
+            "<script nonce=\"{NONCE}\" src=\"http://cdn.example/lib.js\"></script>"
+        ));
     }
     if let Some((_, session)) = state.session(&headers).filter(|(_, s)| s.user.is_some()) {
         body.push_str(&format!(
@@ -373,11 +437,16 @@ async fn home(State(state): State<Shared>, headers: HeaderMap) -> Response {
     }
     if f.cacheable_cookie {
         cookies.push("__Host-pref=compact; Path=/; Secure; HttpOnly; SameSite=Lax".to_owned());
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=600"));
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=600"),
+        );
     }
     if f.flask_cookie {
         let value = flask_cookie(b"top-secret!", r#"{"cart":[1,2]}"#);
-        cookies.push(format!("__Host-session={value}; Path=/; Secure; HttpOnly; SameSite=Lax"));
+        cookies.push(format!(
+            "__Host-session={value}; Path=/; Secure; HttpOnly; SameSite=Lax"
+        ));
     }
     with_cookies(response, cookies)
 }
@@ -402,7 +471,11 @@ fn login_page(state: &AppState, session: &Session, next: &str, error: &str) -> S
     )
 }
 
-async fn login_form(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<NextQuery>) -> Response {
+async fn login_form(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Response {
     let (_, session, cookie) = state.ensure_session(&headers);
     let body = login_page(&state, &session, q.next.as_deref().unwrap_or(""), "");
     with_cookies(Html(body).into_response(), cookie)
@@ -417,10 +490,18 @@ struct LoginForm {
 }
 
 fn safe_next(next: &str) -> bool {
-    next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.contains("%2f") && !next.contains("%2F")
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.contains("%2f")
+        && !next.contains("%2F")
 }
 
-async fn login(State(state): State<Shared>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     if !state.csrf_ok(&headers, form.csrf_token.as_deref()) {
         return forbidden();
     }
@@ -437,10 +518,24 @@ async fn login(State(state): State<Shared>, headers: HeaderMap, Form(form): Form
         sessions.remove(&sid);
         random_token()
     };
-    sessions.insert(new_sid.clone(), Session { user: Some(USER.to_owned()), csrf: random_token() });
+    sessions.insert(
+        new_sid.clone(),
+        Session {
+            user: Some(USER.to_owned()),
+            csrf: random_token(),
+        },
+    );
     drop(sessions);
-    let target = if state.flaws.open_redirect || safe_next(&next) && !next.is_empty() { next } else { "/account".to_owned() };
-    let target = if target.is_empty() { "/account".to_owned() } else { target };
+    let target = if state.flaws.open_redirect || safe_next(&next) && !next.is_empty() {
+        next
+    } else {
+        "/account".to_owned()
+    };
+    let target = if target.is_empty() {
+        "/account".to_owned()
+    } else {
+        target
+    };
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, target)]).into_response();
     if !state.flaws.no_rotation {
         response = with_cookies(response, [session_cookie(&new_sid)]);
@@ -459,7 +554,10 @@ async fn account(State(state): State<Shared>, headers: HeaderMap) -> Response {
     );
     let mut response = Html(page("Account", &body)).into_response();
     if state.flaws.personal_cacheable {
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=600"));
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=600"),
+        );
     }
     response
 }
@@ -474,7 +572,11 @@ async fn search(State(state): State<Shared>, Query(query): Query<SearchQuery>) -
     let q = query.q.unwrap_or_default();
     let text = if f.xss_html { q.clone() } else { escape(&q) };
     let attr = if f.xss_attr { q.clone() } else { escape(&q) };
-    let script = if f.xss_script { format!("'{q}'") } else { js_string(&q) };
+    let script = if f.xss_script {
+        format!("'{q}'")
+    } else {
+        js_string(&q)
+    };
     Html(page(
         "Search",
         &format!(
@@ -494,28 +596,44 @@ async fn items(State(state): State<Shared>, Query(query): Query<ItemQuery>) -> R
     let id = query.id.unwrap_or_default();
     let catalogue = [("1", "Widget"), ("2", "Gadget")];
     if f.sql_error && (id.contains('\'') || id.contains('"')) {
-        let body = format!("<pre>sqlite3.OperationalError: unrecognized token: \"{}\"</pre>", escape(&id));
+        let body = format!(
+            "<pre>sqlite3.OperationalError: unrecognized token: \"{}\"</pre>",
+            escape(&id)
+        );
         return (StatusCode::INTERNAL_SERVER_ERROR, Html(body)).into_response();
     }
     let mut found = catalogue.iter().find(|(k, _)| *k == id).map(|(_, v)| *v);
     if f.sql_boolean {
         // Emulates `SELECT name FROM items WHERE id = {id}` built with string formatting.
         let parts: Vec<&str> = id.split(" AND ").collect();
-        if let [key, condition] = parts[..] {
-            if let Some((a, b)) = condition.split_once('=') {
-                found = catalogue.iter().find(|(k, _)| *k == key).filter(|_| a == b).map(|(_, v)| *v);
-            }
+        if let [key, condition] = parts[..]
+            && let Some((a, b)) = condition.split_once('=')
+        {
+            let row = catalogue.iter().find(|(k, _)| *k == key);
+            found = row.filter(|_| a == b).map(|(_, v)| *v);
         }
     }
     match found {
-        Some(name) => Html(page("Item", &format!("<h1>{name}</h1><p>In stock.</p>"))).into_response(),
-        None => (StatusCode::NOT_FOUND, Html(page("Item", "<p>No such item</p>"))).into_response(),
+        Some(name) => {
+            Html(page("Item", &format!("<h1>{name}</h1><p>In stock.</p>"))).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Html(page("Item", "<p>No such item</p>")),
+        )
+            .into_response(),
     }
 }
 
 async fn comments(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let (_, session, cookie) = state.ensure_session(&headers);
-    let list: String = state.comments.lock().unwrap().iter().map(|c| format!("<li>{}</li>", escape(c))).collect();
+    let list: String = state
+        .comments
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| format!("<li>{}</li>", escape(c)))
+        .collect();
     let body = format!(
         "<h1>Comments</h1><ul>{list}</ul><form method=\"post\" action=\"/comment\">{}\
          <textarea name=\"body\"></textarea><button>Post</button></form>",
@@ -530,11 +648,19 @@ struct CommentForm {
     csrf_token: Option<String>,
 }
 
-async fn add_comment(State(state): State<Shared>, headers: HeaderMap, Form(form): Form<CommentForm>) -> Response {
+async fn add_comment(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<CommentForm>,
+) -> Response {
     if !state.csrf_ok(&headers, form.csrf_token.as_deref()) {
         return forbidden();
     }
-    state.comments.lock().unwrap().push(form.body.unwrap_or_default());
+    state
+        .comments
+        .lock()
+        .unwrap()
+        .push(form.body.unwrap_or_default());
     Redirect::to("/comment").into_response()
 }
 
@@ -545,7 +671,13 @@ async fn upload_form(State(state): State<Shared>, headers: HeaderMap) -> Respons
         .lock()
         .unwrap()
         .iter()
-        .map(|(id, name, _, _)| format!("<li><a href=\"/files/{id}/{}\">{}</a></li>", escape(name), escape(name)))
+        .map(|(id, name, _, _)| {
+            format!(
+                "<li><a href=\"/files/{id}/{}\">{}</a></li>",
+                escape(name),
+                escape(name)
+            )
+        })
         .collect();
     let body = format!(
         "<h1>Upload</h1><ul>{list}</ul><form method=\"post\" action=\"/upload\" enctype=\"multipart/form-data\">{}\
@@ -555,7 +687,11 @@ async fn upload_form(State(state): State<Shared>, headers: HeaderMap) -> Respons
     with_cookies(Html(page("Upload", &body)).into_response(), cookie)
 }
 
-async fn upload(State(state): State<Shared>, headers: HeaderMap, mut multipart: Multipart) -> Response {
+async fn upload(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Response {
     let mut token = None;
     let mut file = None;
     while let Ok(Some(field)) = multipart.next_field().await {
@@ -563,7 +699,10 @@ async fn upload(State(state): State<Shared>, headers: HeaderMap, mut multipart: 
             Some("csrf_token") => token = field.text().await.ok(),
             Some("file") => {
                 let name = field.file_name().unwrap_or("upload").to_owned();
-                let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+                let content_type = field
+                    .content_type()
+                    .unwrap_or("application/octet-stream")
+                    .to_owned();
                 let bytes = field.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
                 file = Some((name, content_type, bytes));
             }
@@ -579,41 +718,67 @@ async fn upload(State(state): State<Shared>, headers: HeaderMap, mut multipart: 
     let f = state.flaws;
     let accepts_anything = f.upload_inline || f.upload_stored_safely;
     if !accepts_anything && !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        return (StatusCode::BAD_REQUEST, Html("<p>Only PNG images are allowed</p>")).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Html("<p>Only PNG images are allowed</p>"),
+        )
+            .into_response();
     }
     let id = random_token();
-    state.uploads.lock().unwrap().push((id, name, content_type, bytes));
+    state
+        .uploads
+        .lock()
+        .unwrap()
+        .push((id, name, content_type, bytes));
     Redirect::to("/upload").into_response()
 }
 
-async fn download(State(state): State<Shared>, Path((id, _name)): Path<(String, String)>) -> Response {
+async fn download(
+    State(state): State<Shared>,
+    Path((id, _name)): Path<(String, String)>,
+) -> Response {
     let uploads = state.uploads.lock().unwrap();
     let Some((_, _, content_type, bytes)) = uploads.iter().find(|(i, ..)| *i == id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     if state.flaws.upload_inline {
-        return ([(header::CONTENT_TYPE, content_type.clone())], bytes.clone()).into_response();
+        return (
+            [(header::CONTENT_TYPE, content_type.clone())],
+            bytes.clone(),
+        )
+            .into_response();
     }
-    let served_type = if state.flaws.upload_stored_safely { "application/octet-stream" } else { "image/png" };
+    let served_type = if state.flaws.upload_stored_safely {
+        "application/octet-stream"
+    } else {
+        "image/png"
+    };
     (
         [
             (header::CONTENT_TYPE, served_type.to_owned()),
             (header::CONTENT_DISPOSITION, "attachment".to_owned()),
-            (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_owned()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".to_owned(),
+            ),
         ],
         bytes.clone(),
     )
         .into_response()
 }
 
-async fn logout(State(state): State<Shared>, headers: HeaderMap, Form(form): Form<CommentForm>) -> Response {
+async fn logout(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<CommentForm>,
+) -> Response {
     if !state.csrf_ok(&headers, form.csrf_token.as_deref()) {
         return forbidden();
     }
-    if !state.flaws.session_after_logout {
-        if let Some(sid) = session_id(&headers) {
-            state.sessions.lock().unwrap().remove(&sid);
-        }
+    if !state.flaws.session_after_logout
+        && let Some(sid) = session_id(&headers)
+    {
+        state.sessions.lock().unwrap().remove(&sid);
     }
     let clear = format!("{COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
     with_cookies(Redirect::to("/").into_response(), [clear])

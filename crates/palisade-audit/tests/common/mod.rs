@@ -64,18 +64,22 @@ pub async fn serve_http(router: Router) -> String {
 /// Serves `router` over HTTPS with a fresh self-signed certificate.
 pub async fn serve_https(router: Router, tls: Tls) -> String {
     init();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let versions: &[&'static rustls::SupportedProtocolVersion] = match tls {
         Tls::Modern => rustls::DEFAULT_VERSIONS,
         Tls::Tls12Only => &[&rustls::version::TLS12],
     };
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
-        .unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let (listener, addr) = bind().await;
     let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
@@ -99,13 +103,19 @@ pub async fn start_with(flaws: Flaws, tls: Tls, http: HttpListener) -> Fixture {
         http == HttpListener::ServesContent,
     );
     let http_url = serve_http(redirect).await;
-    Fixture { url, http_url: Some(http_url) }
+    Fixture {
+        url,
+        http_url: Some(http_url),
+    }
 }
 
 /// Starts the app with `flaws` over plain HTTP.
 pub async fn start_plain(flaws: Flaws) -> Fixture {
     let url = serve_http(app::app(flaws, "http")).await;
-    Fixture { url, http_url: None }
+    Fixture {
+        url,
+        http_url: None,
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -116,7 +126,15 @@ struct Cli {
 
 /// Arguments for auditing `fixture` quickly, plus `extra`.
 pub fn args(fixture: &Fixture, extra: &[&str]) -> AuditArgs {
-    let mut argv = vec!["audit", fixture.url.as_str(), "--rate", "2000/s", "--max-time", "90s", "--insecure-tls-ok"];
+    let mut argv = vec![
+        "audit",
+        fixture.url.as_str(),
+        "--rate",
+        "2000/s",
+        "--max-time",
+        "90s",
+        "--insecure-tls-ok",
+    ];
     if let Some(http_url) = &fixture.http_url {
         argv.extend(["--http-url", http_url.as_str()]);
     }
@@ -133,7 +151,9 @@ pub const SIGNED_IN: [&str; 4] = ["--login", "/login", "--user", USER];
 
 /// Runs an audit and returns its report.
 pub async fn audit(fixture: &Fixture, extra: &[&str]) -> Report {
-    palisade_audit::audit(&args(fixture, extra)).await.expect("the audit runs")
+    palisade_audit::audit(&args(fixture, extra))
+        .await
+        .expect("the audit runs")
 }
 
 /// Rule ids of the findings.
