@@ -19,7 +19,7 @@ use crate::finding::Severity;
 ///
 /// The `palisade` binary embeds them as a subcommand: `Audit(palisade_audit::AuditArgs)`, then
 /// calls [`crate::run`].
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct AuditArgs {
     /// Base URL of the running application to audit (http:// or https://).
     #[arg(value_name = "URL")]
@@ -83,6 +83,29 @@ pub struct AuditArgs {
     /// Exit with status 1 when a finding has this severity or more.
     #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Medium)]
     pub fail_on: Severity,
+}
+
+impl fmt::Debug for AuditArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked = |set: bool| if set { Some("[masked]") } else { None };
+        f.debug_struct("AuditArgs")
+            .field("url", &self.url)
+            .field("login", &self.login)
+            .field("user", &self.user)
+            .field("password_stdin", &self.password_stdin)
+            .field("password", &masked(self.password.is_some()))
+            .field("cookie", &masked(self.cookie.is_some()))
+            .field("active", &self.active)
+            .field("http_url", &self.http_url)
+            .field("max_pages", &self.max_pages)
+            .field("max_time", &self.max_time)
+            .field("rate", &self.rate)
+            .field("insecure_tls_ok", &self.insecure_tls_ok)
+            .field("format", &self.format)
+            .field("output", &self.output)
+            .field("fail_on", &self.fail_on)
+            .finish()
+    }
 }
 
 /// Report formats.
@@ -351,6 +374,14 @@ mod tests {
         assert_eq!(creds.password, "hunter2");
         assert_eq!(creds.login_url.as_str(), "http://a.test/login");
         assert!(!format!("{creds:?}").contains("hunter2"));
+        let mut args = args;
+        args.password = Some("hunter2".into());
+        args.cookie = Some("sid=s3cr3t".into());
+        let shown = format!("{args:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
     }
 
     #[test]

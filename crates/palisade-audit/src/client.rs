@@ -641,6 +641,33 @@ mod tests {
     }
 
     #[test]
+    fn evidence_masks_passwords_tokens_and_cookies() {
+        let ex = Exchange {
+            method: "POST".into(),
+            url: Url::parse("http://a.test/login?next=/home&token=abc").unwrap(),
+            request_headers: vec![("Cookie".into(), "sid=s3cr3t-value".into())],
+            request_body: Some("email=a%40b.test&password=hunter2&csrf_token=t0k3n".into()),
+            status: 302,
+            headers: HeaderMap::new(),
+            body: String::new(),
+        };
+        let evidence = ex.evidence(&[], None);
+        for secret in ["hunter2", "t0k3n", "s3cr3t-value", "abc"] {
+            assert!(
+                !evidence.request.contains(secret),
+                "{secret} in {}",
+                evidence.request
+            );
+        }
+        assert!(
+            evidence
+                .request
+                .starts_with("POST /login?next=/home&token=[masked:3] HTTP/1.1")
+        );
+        assert!(evidence.request.contains("password=[masked]&"));
+    }
+
+    #[test]
     fn excerpts_surround_the_needle() {
         let body = "aaaa bbbb NEEDLE cccc dddd";
         assert_eq!(excerpt(body, "needle", 5), "bbbb NEEDLE cccc");

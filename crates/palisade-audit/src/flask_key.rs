@@ -70,7 +70,7 @@ fn parse_key_list(text: &str) -> Vec<KnownKey> {
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     digits

@@ -190,11 +190,11 @@ pub(crate) fn parse(page: &Url, body: &str) -> Document {
 
     for el in html.select(&LINKS) {
         let raw = el.value().attr("href").or_else(|| el.value().attr("src"));
-        if let Some(mut url) = raw.and_then(|r| page.join(r.trim()).ok()) {
-            if matches!(url.scheme(), "http" | "https") {
-                url.set_fragment(None);
-                doc.links.push(url);
-            }
+        if let Some(mut url) = raw.and_then(|r| page.join(r.trim()).ok())
+            && matches!(url.scheme(), "http" | "https")
+        {
+            url.set_fragment(None);
+            doc.links.push(url);
         }
     }
 

@@ -16,6 +16,12 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
     .any(|hint| name.contains(hint))
 }
 
+/// Whether a field name holds a password.
+fn is_password_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.contains("pass") || name.contains("pwd")
+}
+
 /// The replacement shown instead of a secret value.
 pub(crate) fn masked(value: &str) -> String {
     if value.is_empty() {
@@ -63,6 +69,8 @@ pub(crate) fn form_pairs(pairs: &str) -> String {
     pairs
         .split('&')
         .map(|pair| match pair.split_once('=') {
+            // A password's length is a secret too.
+            Some((name, _)) if is_password_name(name) => format!("{name}=[masked]"),
             Some((name, value)) if is_secret_name(name) => format!("{name}={}", masked(value)),
             _ => text(pair),
         })
@@ -135,7 +143,7 @@ mod tests {
     fn passwords_and_tokens_in_forms_are_masked() {
         assert_eq!(
             form_pairs("email=a%40b.test&password=hunter2&csrf_token=xyz"),
-            "email=a%40b.test&password=[masked:7]&csrf_token=[masked:3]"
+            "email=a%40b.test&password=[masked]&csrf_token=[masked:3]"
         );
     }
 

@@ -43,7 +43,7 @@ const PAYLOADS: [&str; 5] = [
 /// Runs the probe.
 pub(crate) async fn run(probe: &Probe) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let points = probe.points().into_iter().filter(|p| is_next_like(p));
+    let points = probe.points().into_iter().filter(is_next_like);
     for point in points {
         for payload in PAYLOADS {
             let Ok(chain) = point.submit(&probe.client, &probe.jar, payload).await else {

@@ -47,24 +47,26 @@ pub(crate) async fn run(client: &Client, target: &Url) -> Vec<Finding> {
             return findings;
         }
         let answer = raw_hello(&address, &name, version).await;
-        if let Answer::ServerHello(chosen) = answer {
-            if chosen <= version {
-                let detail = format!(
-                    "the server completed a ServerHello for {label} (version 0x{chosen:04x}); rustls cannot speak it, so a raw ClientHello was used"
-                );
-                let evidence = Evidence {
-                    request: format!(
-                        "TCP {address}: ClientHello, max version 0x{version:04x} ({label})"
-                    ),
-                    response: format!("ServerHello, version 0x{chosen:04x}"),
-                };
-                let f = Finding::new(&catalog::OLD_TLS, target.as_str(), label, detail, evidence);
-                findings.push(if version == 0x0302 {
-                    f.with_severity(Severity::Medium)
-                } else {
-                    f
-                });
-            }
+        if let Answer::ServerHello(chosen) = answer
+            && chosen <= version
+        {
+            let detail = format!(
+                "the server completed a ServerHello for {label} (version 0x{chosen:04x}); \
+                 rustls cannot speak it, so a raw ClientHello was used"
+            );
+            let evidence = Evidence {
+                request: format!(
+                    "TCP {address}: ClientHello, max version 0x{version:04x} ({label})"
+                ),
+                response: format!("ServerHello, version 0x{chosen:04x}"),
+            };
+            let f = Finding::new(&catalog::OLD_TLS, target.as_str(), label, detail, evidence);
+            let severity = if version == 0x0302 {
+                Severity::Medium
+            } else {
+                Severity::High
+            };
+            findings.push(f.with_severity(severity));
         }
     }
 
@@ -223,6 +225,69 @@ mod tests {
         assert_eq!(hs_len, hello.len() - 9);
         assert_eq!(&hello[9..11], &[0x03, 0x01]);
         assert!(hello.windows(9).any(|w| w == b"localhost"));
+    }
+
+    /// A fake server that answers every ClientHello with a ServerHello of the offered version,
+    /// as an old TLS stack would.
+    async fn old_tls_server() -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let mut hello = [0u8; 11];
+                if tcp.read_exact(&mut hello).await.is_err() {
+                    continue;
+                }
+                let version = [hello[9], hello[10]];
+                let mut body = vec![0x02, 0, 0, 38, version[0], version[1]];
+                body.extend_from_slice(&[7u8; 32]);
+                body.extend_from_slice(&[0, 0xc0, 0x14, 0]);
+                let mut record = vec![0x16, 0x03, 0x01, 0, u8::try_from(body.len()).unwrap()];
+                record.extend_from_slice(&body);
+                let _ = tcp.write_all(&record).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_server_accepting_tls_1_0_and_1_1_is_reported() {
+        let addr = old_tls_server().await;
+        assert_eq!(
+            raw_hello(&addr.to_string(), "127.0.0.1", 0x0301).await,
+            Answer::ServerHello(0x0301)
+        );
+
+        let target = Url::parse(&format!("https://{addr}/")).unwrap();
+        let options = crate::client::ClientOptions {
+            target: target.clone(),
+            extra_origins: Vec::new(),
+            rate_interval: Duration::from_millis(1),
+            deadline: tokio::time::Instant::now() + Duration::from_secs(30),
+            insecure_tls_ok: true,
+        };
+        let client = Client::new(options, indicatif::ProgressBar::hidden()).unwrap();
+        let findings = run(&client, &target).await;
+        let old: Vec<_> = findings
+            .iter()
+            .filter(|f| f.rule == "PAL-TLS-010")
+            .map(|f| f.severity)
+            .collect();
+        assert_eq!(old, [Severity::High, Severity::Medium]);
+        // The fake cannot finish a modern handshake: 1.3 is reported missing too.
+        assert!(findings.iter().any(|f| f.rule == "PAL-TLS-011"));
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_answers_nothing() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert_eq!(
+            raw_hello(&closed.to_string(), "localhost", 0x0301).await,
+            Answer::Nothing
+        );
     }
 
     #[test]

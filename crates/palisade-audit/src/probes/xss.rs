@@ -76,7 +76,7 @@ fn analyse(ex: &Exchange, mark: &str) -> Option<(&'static Rule, String)> {
             }
             Context::Attribute(quote) => {
                 let breaks = match quote {
-                    ' ' => after.starts_with(|c: char| c == '>' || c == '\'' || c == '"'),
+                    ' ' => after.starts_with(['>', '\'', '"']),
                     q => head(after, 2).contains(q),
                 };
                 if breaks {

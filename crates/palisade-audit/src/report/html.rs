@@ -125,9 +125,9 @@ pub(crate) fn render(report: &Report) -> String {
         }
         out.push_str("</ul>");
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p><small>{} {} — report started {}</small></p></body></html>\n",
+        "<p><small>{} {} — report started {}</small></p></body></html>",
         report.tool.name,
         report.tool.version,
         e(&report.started_at)

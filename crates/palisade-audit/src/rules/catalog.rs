@@ -273,6 +273,15 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_rule_with_its_severity() {
+        let readme = include_str!("../../README.md");
+        for rule in ALL {
+            let row = format!("| `{}` | {} |", rule.id, rule.severity);
+            assert!(readme.contains(&row), "README lacks {row}");
+        }
+    }
+
+    #[test]
     fn rules_can_be_found_by_id() {
         assert_eq!(
             by_id("PAL-HDR-001").map(|r| r.title),

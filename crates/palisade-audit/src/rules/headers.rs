@@ -304,17 +304,9 @@ fn check_csp(ex: &Exchange, policy: &Policy, out: &mut Findings) {
             &names,
         );
     }
-    if !strict_dynamic {
-        if let Some(wild) = scripts.iter().find(|s| is_wildcard(s)) {
-            push(
-                out,
-                &catalog::CSP_WILDCARD,
-                ex,
-                "",
-                format!("{directive} allows scripts from {wild}"),
-                &names,
-            );
-        }
+    if !strict_dynamic && let Some(wild) = scripts.iter().find(|s| is_wildcard(s)) {
+        let detail = format!("{directive} allows scripts from {wild}");
+        push(out, &catalog::CSP_WILDCARD, ex, "", detail, &names);
     }
     check_csp_other(ex, policy, out);
 }

@@ -70,10 +70,13 @@ struct AppState {
     scheme: &'static str,
     sessions: Mutex<HashMap<String, Session>>,
     comments: Mutex<Vec<String>>,
-    uploads: Mutex<Vec<(String, String, String, Vec<u8>)>>,
+    uploads: Mutex<Vec<Upload>>,
 }
 
 type Shared = Arc<AppState>;
+
+/// A stored upload: id, client file name, client content type, bytes.
+type Upload = (String, String, String, Vec<u8>);
 
 /// The app, served over `scheme` (`http` or `https`).
 pub fn app(flaws: Flaws, scheme: &'static str) -> Router {
@@ -169,12 +172,11 @@ async fn security_headers(
 ) -> Response {
     let f = state.flaws;
     // HTTP/2 carries the host in :authority; the handlers read it from Host.
-    if let Some(authority) = request.uri().authority().map(|a| a.to_string()) {
-        if !request.headers().contains_key(header::HOST) {
-            request
-                .headers_mut()
-                .insert(header::HOST, HeaderValue::from_str(&authority).unwrap());
-        }
+    if let Some(authority) = request.uri().authority().map(|a| a.to_string())
+        && !request.headers().contains_key(header::HOST)
+    {
+        let host = HeaderValue::from_str(&authority).unwrap();
+        request.headers_mut().insert(header::HOST, host);
     }
     let mut response = next.run(request).await;
     let h = response.headers_mut();
@@ -604,14 +606,11 @@ async fn items(State(state): State<Shared>, Query(query): Query<ItemQuery>) -> R
     if f.sql_boolean {
         // Emulates `SELECT name FROM items WHERE id = {id}` built with string formatting.
         let parts: Vec<&str> = id.split(" AND ").collect();
-        if let [key, condition] = parts[..] {
-            if let Some((a, b)) = condition.split_once('=') {
-                found = catalogue
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .filter(|_| a == b)
-                    .map(|(_, v)| *v);
-            }
+        if let [key, condition] = parts[..]
+            && let Some((a, b)) = condition.split_once('=')
+        {
+            let row = catalogue.iter().find(|(k, _)| *k == key);
+            found = row.filter(|_| a == b).map(|(_, v)| *v);
         }
     }
     match found {
@@ -776,10 +775,10 @@ async fn logout(
     if !state.csrf_ok(&headers, form.csrf_token.as_deref()) {
         return forbidden();
     }
-    if !state.flaws.session_after_logout {
-        if let Some(sid) = session_id(&headers) {
-            state.sessions.lock().unwrap().remove(&sid);
-        }
+    if !state.flaws.session_after_logout
+        && let Some(sid) = session_id(&headers)
+    {
+        state.sessions.lock().unwrap().remove(&sid);
     }
     let clear = format!("{COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
     with_cookies(Redirect::to("/").into_response(), [clear])

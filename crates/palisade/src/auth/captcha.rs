@@ -506,6 +506,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_solution_in_the_browser_script_form_is_accepted() {
+        // captcha.js adds ALTCHA's `took` member; unknown members are ignored.
+        let captcha = captcha();
+        let field = solve(&captcha.challenge()).unwrap();
+        let mut from_browser = decode(&field);
+        from_browser["took"] = 412.into();
+        assert_eq!(captcha.verify(Some(&encode(&from_browser))).await, Ok(()));
+    }
+
+    #[tokio::test]
     async fn a_missing_solution_is_refused() {
         let captcha = captcha();
         assert_eq!(captcha.verify(None).await, Err(CaptchaError::Missing));

@@ -61,3 +61,160 @@ pub(crate) fn unix_now() -> i64 {
 pub(crate) fn secs(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use crate::auth::captcha::{self, Captcha, SqlUsedCaptchas};
+    use crate::auth::email::Email;
+    use crate::auth::password::{Hasher, PasswordParams};
+    use crate::auth::tokens::{Subject, TokenKind, TokenStore};
+    use crate::auth::totp::{self, TwoFactor};
+    use crate::auth::users::{EventKind, NewEvent, SecurityEvents, UserStore};
+    use crate::mail::Mailer;
+    use crate::ratelimit::{MemoryRateLimiter, Throttle, ThrottleConfig};
+    use crate::secret::KeyRing;
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn logs_never_contain_passwords_hashes_tokens_codes_or_mail_bodies() {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let writer = {
+            let logs = logs.clone();
+            move || Capture(logs.clone())
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let pool = crate::db::connect_sqlite_memory().await.unwrap();
+        crate::db::migrate(&pool).await.unwrap();
+        let mut secrets: Vec<String> = Vec::new();
+
+        // Passwords and their hashes.
+        let hasher = Hasher::new(PasswordParams::new(256, 1, 1).unwrap()).unwrap();
+        let password = "tidal quartz lantern fog";
+        let phc = hasher.hash(password).await.unwrap();
+        hasher.verify("a wrong guess here", &phc).await.unwrap();
+        hasher.verify_dummy("a dummy guess here").await;
+        let users = UserStore::new(pool.clone());
+        let bob = users
+            .create(&Email::parse("bob@example.com").unwrap(), Some(&phc))
+            .await
+            .unwrap();
+        secrets.extend([
+            password.to_owned(),
+            phc.clone(),
+            "a wrong guess here".to_owned(),
+        ]);
+        let salt_and_hash = phc.rsplit('$').next().unwrap().to_owned();
+        secrets.push(salt_and_hash);
+
+        // Tokens, used, replayed and mangled.
+        let tokens = TokenStore::new(pool.clone());
+        let token = tokens
+            .issue(
+                TokenKind::PasswordReset,
+                &Subject::User(bob.id),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        tokens
+            .consume(TokenKind::PasswordReset, &token)
+            .await
+            .unwrap();
+        let _ = tokens.consume(TokenKind::PasswordReset, &token).await;
+        let mangled = format!("{}x", &token[..42]);
+        let _ = tokens.consume(TokenKind::PasswordReset, &mangled).await;
+        secrets.extend([token, mangled]);
+
+        // TOTP secrets, codes and recovery codes.
+        let two_factor = TwoFactor::new(pool.clone(), "Palisade").unwrap();
+        let enrolment = two_factor.enrol("bob@example.com").unwrap();
+        let code = totp::code_at(&enrolment.secret, totp::now()).unwrap();
+        two_factor
+            .confirm(bob.id, &enrolment.secret, &code)
+            .await
+            .unwrap();
+        two_factor.verify(bob.id, &code).await.unwrap();
+        let recovery = two_factor.generate_recovery_codes(bob.id).await.unwrap();
+        two_factor
+            .use_recovery_code(bob.id, &recovery[0])
+            .await
+            .unwrap();
+        two_factor
+            .use_recovery_code(bob.id, &recovery[0])
+            .await
+            .unwrap();
+        secrets.push(enrolment.secret.clone());
+        secrets.extend(recovery);
+
+        // Captcha solutions, accepted and replayed.
+        let keys = KeyRing::generate();
+        let captcha = Captcha::new(&keys, SqlUsedCaptchas::new(pool.clone()))
+            .with_max_number(1_000)
+            .unwrap();
+        let field = captcha::solve(&captcha.challenge()).unwrap();
+        captcha.verify(Some(&field)).await.unwrap();
+        let _ = captcha.verify(Some(&field)).await;
+        secrets.push(field);
+        secrets.push(keys.to_config_string());
+
+        // Throttling, events and mail.
+        let throttle = Throttle::new(MemoryRateLimiter::new(), ThrottleConfig::default());
+        let ip = "192.0.2.1".parse().unwrap();
+        for _ in 0..6 {
+            throttle
+                .record_failure("bob@example.com", ip)
+                .await
+                .unwrap();
+        }
+        throttle.check("bob@example.com", ip).await.unwrap();
+        SecurityEvents::new(pool.clone())
+            .record(NewEvent::new(EventKind::SignInFailed).user(bob.id).ip(ip))
+            .await
+            .unwrap();
+        let data_dir = tempfile::tempdir().unwrap();
+        let mailer = Mailer::outbox(data_dir.path(), "noreply@example.com").unwrap();
+        let link = "https://files.example.com/reset?token=SECRET-LINK-TOKEN";
+        mailer
+            .send(&Email::parse("bob@example.com").unwrap(), "Reset", link)
+            .await
+            .unwrap();
+        secrets.push("SECRET-LINK-TOKEN".to_owned());
+
+        let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+        assert!(
+            logs.contains("token consumed") && logs.contains("sign-in throttled"),
+            "{logs}"
+        );
+        assert!(
+            logs.contains("TOTP code replayed") && logs.contains("mail sent"),
+            "{logs}"
+        );
+        for secret in &secrets {
+            assert!(
+                !logs.contains(secret.as_str()),
+                "{secret} leaked into the logs:\n{logs}"
+            );
+        }
+    }
+}

@@ -206,7 +206,7 @@ pub struct Hasher {
 struct Inner {
     params: PasswordParams,
     argon2: Argon2<'static>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     dummy_hash: String,
 }
 
@@ -256,7 +256,7 @@ impl Hasher {
             concurrency,
             "password hasher ready"
         );
-        let permits = Semaphore::new(concurrency.max(1));
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
@@ -322,25 +322,29 @@ impl Hasher {
         }
     }
 
-    /// Runs `job` on the blocking pool once a permit is free.
+    /// Runs `job` on the blocking pool once a permit is free. The permit moves into the job, so
+    /// a caller that gives up waiting (a closed connection) does not free it while the hash is
+    /// still running.
     async fn run<T, F>(&self, job: F) -> Result<T, PasswordError>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> T + Send + 'static,
     {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
             .await
             .map_err(|_| PasswordError::Task)?;
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || job(&inner))
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "password hashing task failed");
-                PasswordError::Task
-            })
+        tokio::task::spawn_blocking(move || {
+            let outcome = job(&inner);
+            drop(permit);
+            outcome
+        })
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "password hashing task failed");
+            PasswordError::Task
+        })
     }
 }
 

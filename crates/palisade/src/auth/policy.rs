@@ -587,7 +587,7 @@ mod tests {
     #[test]
     fn the_breached_file_handles_tiny_and_lowercase_lists() {
         let mut file = tempfile::NamedTempFile::new().unwrap();
-        write!(file, "{}:3\n", hex::encode(sha1("only one"))).unwrap();
+        writeln!(file, "{}:3", hex::encode(sha1("only one"))).unwrap();
         let list = BreachedFile::open(file.path()).unwrap();
         assert!(list.contains_blocking(&sha1("only one")).unwrap());
         assert!(!list.contains_blocking(&sha1("other")).unwrap());

@@ -278,7 +278,7 @@ impl Session {
     pub(crate) async fn finish(&self) -> Option<Finish> {
         let shared = &self.inner.shared;
         let config = &shared.config;
-        let (current, presented, loaded, cleared) = {
+        let (current, presented, loaded, cleared, expired) = {
             let state = self.state();
             if state.failed {
                 return None;
@@ -292,7 +292,13 @@ impl Session {
                     c.set_cookie,
                 )
             });
-            (current, state.presented, state.loaded, state.cleared)
+            (
+                current,
+                state.presented,
+                state.loaded,
+                state.cleared,
+                state.expired_arrival,
+            )
         };
         let mut finish = Finish {
             private: presented || loaded || cleared,
@@ -303,7 +309,10 @@ impl Session {
         }
 
         let Some((id, mut record, persisted, dirty, new_cookie)) = current else {
-            if presented || cleared {
+            // Only a session that ended (signed out, expired) clears the cookie. An unknown or
+            // ambiguous cookie is merely ignored: it may be the pre-rotation cookie of a request
+            // that raced a sign-in, and deleting it would delete the new cookie too.
+            if cleared || expired {
                 finish.cookie = Some(delete_cookie(&config.cookie_name));
             }
             return Some(finish);
@@ -332,12 +341,12 @@ impl Session {
                 return None;
             }
             Ok(false) => {
-                // Revoked by another request while this one ran: do not bring it back.
+                // Revoked or rotated by another request while this one ran: do not bring it
+                // back, and leave the browser's cookie alone (it may already be the new one).
                 tracing::info!(
                     public_id = record.key.public_id(),
-                    "session was revoked during the request; clearing the cookie"
+                    "session ended by another request during this one; not saved"
                 );
-                finish.cookie = Some(delete_cookie(&config.cookie_name));
                 return Some(finish);
             }
             Ok(true) => {}

@@ -23,8 +23,9 @@
 //!   running the request as if the user were signed out;
 //! - on the way out saves changed data, writes `last_seen` at most once per
 //!   [`SessionConfig::touch_interval`], sets the cookie for new and rotated sessions, clears it
-//!   for ended or unknown ones, and marks every response that involved a session
-//!   `Cache-Control: no-store` and `Vary: Cookie`.
+//!   for ended ones (signed out, expired; an unknown cookie is ignored, not deleted), and
+//!   marks every response that involved a session `Cache-Control: no-store` and
+//!   `Vary: Cookie`.
 //!
 //! Handlers use the [`Session`] extractor; [`SessionManager`] lists and revokes a user's
 //! sessions ("sign out everywhere", password reset, an admin disabling an account).

@@ -268,12 +268,10 @@ async fn sign_in_rotates_the_id_and_the_pre_login_cookie_stops_working() {
         text(h.get("/who", &[&signed_in]).await).await,
         r#"user=Some(7) expired=false note=Some("kept")"#
     );
-    // The fixated or stolen pre-login id is worthless, and is cleared.
+    // The fixated or stolen pre-login id is worthless. It is ignored rather than deleted: a
+    // request racing the sign-in must not delete the browser's new cookie.
     let r = h.get("/who", &[&anonymous]).await;
-    assert_eq!(
-        set_cookie_header(&r).unwrap(),
-        "__Host-palisade=; Secure; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
-    );
+    assert!(r.headers().get(header::SET_COOKIE).is_none());
     assert_eq!(text(r).await, "user=None expired=false note=None");
     assert_eq!(h.store.inner.len(), 1);
 }
@@ -619,7 +617,7 @@ async fn a_session_revoked_during_a_request_is_not_brought_back_by_its_save() {
     let cookie = cookie_of(&login.await.unwrap()).unwrap();
     let req = Request::get("/revoke-then-write").header(header::COOKIE, &cookie);
     let r = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
-    assert!(set_cookie_header(&r).unwrap().contains("Max-Age=0"));
+    assert!(r.headers().get(header::SET_COOKIE).is_none());
     assert!(store.is_empty());
 }
 
