@@ -30,7 +30,7 @@ enum State {
     Done,
 }
 
-/// Reads parts one at a time from a body stream; see the [module docs](self).
+/// Reads parts one at a time from a body stream, enforcing the limits as bytes arrive.
 pub struct MultipartReader<S> {
     stream: S,
     buf: BytesMut,
