@@ -28,8 +28,8 @@ const MAX_PERSONAL_CHECKS: usize = 25;
 ///
 /// # Errors
 ///
-/// [`AuditError::Usage`] for invalid arguments, [`AuditError::Connection`] when the target
-/// cannot be reached, [`AuditError::Login`] when signing in fails.
+/// [`AuditError::Usage`](crate::AuditError::Usage) for invalid arguments, [`AuditError::Connection`](crate::AuditError::Connection) when the target
+/// cannot be reached, [`AuditError::Login`](crate::AuditError::Login) when signing in fails.
 pub async fn audit(args: &AuditArgs) -> Result<Report> {
     let config = Config::from_args(args, std::io::stdin().lock())?;
     Engine::new(config)?.run().await

@@ -5,6 +5,7 @@
 //! carry it by hand in a `Cookie` header; one test at the end runs over HTTPS with reqwest's
 //! own cookie store, as a browser would.
 
+use rustls::pki_types::pem::PemObject as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -910,7 +911,7 @@ async fn over_https_a_browser_like_client_keeps_the_secure_cookie_and_logs_in_an
 
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(&cert.cert_path).unwrap();
-    for der in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for der in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
         roots.add(der.unwrap()).unwrap();
     }
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -5,6 +5,7 @@
 // Each example uses a different part of this module.
 #![allow(dead_code)]
 
+use rustls::pki_types::pem::PemObject as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -116,7 +117,7 @@ pub(crate) fn client_trusting(cert: &DevCertificate) -> anyhow::Result<reqwest::
     https::install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(&cert.cert_path)?;
-    for der in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for der in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
         roots.add(der?)?;
     }
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
