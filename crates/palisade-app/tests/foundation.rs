@@ -74,7 +74,9 @@ async fn pages_404s_and_405s_carry_every_security_header() {
     assert_eq!(missing.status(), 404);
     assert_security_headers(&missing, "404");
 
-    let wrong_method = client.delete(app.url("/healthz")).send().await.unwrap();
+    // Sign-out takes POST only; a GET reaches the router (an unsafe method would meet the
+    // CSRF layer first and get 403).
+    let wrong_method = client.get(app.url("/logout")).send().await.unwrap();
     assert_eq!(wrong_method.status(), 405);
     assert_security_headers(&wrong_method, "405");
 
