@@ -63,8 +63,12 @@ const LOGIN_HTML: &str = r#"<!doctype html>
   <form method="post" action="/login">
     {{ csrf_field() }}
     <input type="hidden" name="next" value="{{ next }}">
-    <label>Email <input name="email" type="email" value="{{ email }}" autocomplete="username" required></label>
-    <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+    <label>Email
+      <input name="email" type="email" value="{{ email }}" autocomplete="username" required>
+    </label>
+    <label>Password
+      <input name="password" type="password" autocomplete="current-password" required>
+    </label>
     <button type="submit">Sign in</button>
   </form>
 </body></html>
@@ -74,7 +78,10 @@ const ACCOUNT_HTML: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Your account</title></head>
 <body>
   <h1>Signed in as {{ email }}</h1>
-  <form method="post" action="/logout">{{ csrf_field() }}<button type="submit">Sign out</button></form>
+  <form method="post" action="/logout">
+    {{ csrf_field() }}
+    <button type="submit">Sign out</button>
+  </form>
   <h2>Recent activity</h2>
   <ul>{% for event in events %}<li>{{ event }}</li>{% endfor %}</ul>
 </body></html>
