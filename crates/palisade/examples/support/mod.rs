@@ -155,3 +155,13 @@ pub(crate) fn attribute_after(html: &str, marker: &str, attribute: &str) -> Opti
     let end = rest[start..].find('"')?;
     Some(rest[start..start + end].to_owned())
 }
+
+/// The content type of an HTML form post.
+pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
+
+/// `pairs` encoded as an HTML form body.
+pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
