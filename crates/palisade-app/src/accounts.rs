@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query};
+use axum::extract::{FromRequestParts as _, Path, Query};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use palisade::auth::captcha::{self, CaptchaError};
@@ -17,6 +18,7 @@ use palisade::auth::email::Email;
 use palisade::auth::next::safe_next;
 use palisade::auth::tokens::{Subject, TokenKind};
 use palisade::auth::users::{EventKind, NewEvent, User};
+use palisade::csrf::FormContext;
 use palisade::ratelimit::{Quota, ip_key};
 use serde::{Deserialize, Serialize};
 
@@ -966,7 +968,8 @@ struct TwoFactorForm {
 }
 
 async fn two_factor_change(
-    SignedIn(page, user): SignedIn,
+    SignedIn(mut page, user): SignedIn,
+    mut parts: Parts,
     Form(form): Form<TwoFactorForm>,
 ) -> Response {
     let state = page.state.clone();
@@ -1000,6 +1003,12 @@ async fn two_factor_change(
             };
             if let Err(err) = page.session.rotate().await {
                 return fault("rotating the session failed", &err);
+            }
+            // The page shown now has forms (sign out, turn off): their token must be the new
+            // session id's, not the one this request came with.
+            match FormContext::from_request_parts(&mut parts, &state).await {
+                Ok(cx) => page.render = cx.render_context(),
+                Err(rejection) => return rejection.into_response(),
             }
             record(&page, event(&page, EventKind::TotpEnabled).user(user.id)).await;
             page.render(StatusCode::OK, "two_factor.html", minijinja::context! { enabled => true, just_enabled => true, remaining => codes.len(), codes, error => () })
