@@ -174,7 +174,11 @@ async fn show(State(app): State<AppState>, cx: FormContext, session: Session) ->
         })
         .collect();
     let used: u64 = files.iter().map(|f| f.size).sum();
-    let context = minijinja::context! { files, used, quota => QUOTA };
+    let context = minijinja::context! {
+        files => minijinja::value::Serde(files),
+        used,
+        quota => QUOTA,
+    };
     match app
         .templates
         .render("page.html", &cx.render_context(), context)
@@ -198,7 +202,11 @@ async fn upload(
     let used: u64 = app.files_of(&session).iter().map(|f| f.size).sum();
     let received = match app
         .policy
-        .receive(&headers, body.into_data_stream(), QUOTA.saturating_sub(used))
+        .receive(
+            &headers,
+            body.into_data_stream(),
+            QUOTA.saturating_sub(used),
+        )
         .await
     {
         Ok(received) => received,
@@ -296,7 +304,11 @@ async fn self_test() -> anyhow::Result<()> {
     // A PNG, with the token as the first part: stored, listed, and downloadable as an attachment.
     let first = [("csrf_token", token.as_str())];
     let sent = post_file(&site, &first, "photo.png", TINY_PNG, &[]).await?;
-    ensure!(sent.status() == 303, "PNG upload answered {}", sent.status());
+    ensure!(
+        sent.status() == 303,
+        "PNG upload answered {}",
+        sent.status()
+    );
     let html = site.client.get(site.url("/")).send().await?.text().await?;
     let href = support::attribute_after(&html, "<li>", "href").context("PNG not listed")?;
     ensure!(html.contains(">photo.png</a>"), "display name not shown");
@@ -309,7 +321,11 @@ async fn self_test() -> anyhow::Result<()> {
             .unwrap_or_default()
             .to_owned()
     };
-    ensure!(header("content-type") == "image/png", "{}", header("content-type"));
+    ensure!(
+        header("content-type") == "image/png",
+        "{}",
+        header("content-type")
+    );
     ensure!(
         header("content-disposition").starts_with("attachment;"),
         "{}",
@@ -325,25 +341,44 @@ async fn self_test() -> anyhow::Result<()> {
 
     // Text is on the allow-list too.
     let sent = post_file(&site, &first, "notes.txt", b"hello\n", &[]).await?;
-    ensure!(sent.status() == 303, "text upload answered {}", sent.status());
+    ensure!(
+        sent.status() == 303,
+        "text upload answered {}",
+        sent.status()
+    );
 
     // An HTML page named like an image: the content decides, and HTML is not allowed.
     let disguised = b"<!doctype html><script>alert(document.cookie)</script>";
     let sent = post_file(&site, &first, "x.png", disguised, &[]).await?;
-    ensure!(sent.status() == 415, "HTML as x.png answered {}", sent.status());
+    ensure!(
+        sent.status() == 415,
+        "HTML as x.png answered {}",
+        sent.status()
+    );
 
     // A real PNG header followed by 80 KiB: refused while streaming, nothing left in .tmp.
     let mut big = TINY_PNG.to_vec();
     big.resize(80 * 1024, 0);
     let before = stored_count(dir.path());
     let sent = post_file(&site, &first, "big.png", &big, &[]).await?;
-    ensure!(sent.status() == 413, "oversized upload answered {}", sent.status());
+    ensure!(
+        sent.status() == 413,
+        "oversized upload answered {}",
+        sent.status()
+    );
     ensure!(store.temp_count() == 0, "a partial file was left in .tmp");
-    ensure!(stored_count(dir.path()) == before, "an oversized file was stored");
+    ensure!(
+        stored_count(dir.path()) == before,
+        "an oversized file was stored"
+    );
 
     // A valid token after the file is refused: the CSRF layer only reads the first part.
     let late = post_file(&site, &[], "late.png", TINY_PNG, &first).await?;
-    ensure!(late.status() == 403, "no token first answered {}", late.status());
+    ensure!(
+        late.status() == 403,
+        "no token first answered {}",
+        late.status()
+    );
 
     site.stop().await?;
     println!("upload self-test passed");
@@ -361,7 +396,9 @@ async fn post_file(
 ) -> anyhow::Result<reqwest::Response> {
     const BOUNDARY: &str = "----palisade-example-7d1f";
     let field = |name: &str, value: &str| {
-        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        )
     };
     let mut body = Vec::new();
     for (name, value) in before {
