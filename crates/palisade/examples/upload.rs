@@ -356,7 +356,7 @@ async fn self_test() -> anyhow::Result<()> {
         sent.status()
     );
 
-    // A real PNG header followed by 80 KiB: refused while streaming, nothing left in .tmp.
+    // A PNG padded to 80 KiB: refused while streaming, and nothing is left in .tmp.
     let mut big = TINY_PNG.to_vec();
     big.resize(80 * 1024, 0);
     let before = stored_count(dir.path());
