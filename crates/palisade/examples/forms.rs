@@ -88,7 +88,8 @@ fn app(public_origin: &str) -> anyhow::Result<Router> {
     let templates = Templates::from_sources([("notes.html", NOTES_HTML)])?;
 
     // One key ring; each layer gets its own derived key. Here a fresh one per start (sessions
-    // are in memory anyway); in production use `KeyRing::parse(&secret_from_the_environment)`.
+    // are in memory anyway); in production use `KeyRing::parse(&secret_from_the_environment)`,
+    // with a key made by `palisade secret generate`.
     let keys = KeyRing::generate();
 
     let sessions = SessionLayer::new(

@@ -12,7 +12,8 @@
 //!   `geolocation=()`.
 //! - `CsrfConfig::exempt(method, path, reason)` takes one route out of the CSRF check. Here a
 //!   payment provider's webhook, which no browser calls and which proves itself with an HMAC
-//!   signature instead. The exemptions are a list you can print; this example prints it at start.
+//!   signature instead. The exemptions are a list you can print; this example prints it at
+//!   start, as `palisade routes --csrf-exempt` does for Drop.
 //!
 //! `--self-test` (or `PALISADE_EXAMPLE_SELF_TEST=1`) serves on a random port, checks both
 //! routes and exits; `cargo test -p palisade --examples` runs it.
