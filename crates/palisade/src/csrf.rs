@@ -349,12 +349,33 @@ impl CsrfRejection {
         self.parts.extensions.get::<Session>()
     }
 
-    /// What a template needs to show the form again: the nonce and a fresh token. Starts an
-    /// anonymous session when the old one expired, so the next submission can succeed.
+    /// True when the refusal is about where the request came from (another site, a foreign or
+    /// `null` origin) rather than about its token.
+    pub fn is_cross_origin(&self) -> bool {
+        matches!(
+            self.reason,
+            CsrfReason::CrossSite
+                | CsrfReason::OriginMismatch
+                | CsrfReason::NullOrigin
+                | CsrfReason::RefererMismatch
+        )
+    }
+
+    /// What a template needs to show the form again: the nonce and a fresh token.
+    ///
+    /// For a same-origin refusal (an expired session, a stale token) it starts an anonymous
+    /// session when there is none, so the next submission can succeed. For a cross-origin
+    /// refusal it never starts one: a cross-site post carries no `SameSite=Lax` cookie, and a
+    /// new session cookie in the answer would replace the user's real one, signing them out
+    /// from another site. The token is then `None`; show a page without a form.
     pub fn render_context(&self) -> RenderContext {
-        let csrf_token = self.session().map(|s| {
+        let cross_origin = self.is_cross_origin();
+        let csrf_token = self.session().and_then(|s| {
+            if cross_origin && !s.exists() {
+                return None;
+            }
             s.ensure();
-            self.shared.token_for(s).unwrap_or_default()
+            self.shared.token_for(s)
         });
         RenderContext {
             nonce: self
@@ -1337,6 +1358,47 @@ mod layer_tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// A cross-site post carries no `SameSite=Lax` cookie; if showing the refused form started
+    /// a session, its cookie would replace the user's real one and sign them out from another
+    /// site.
+    #[tokio::test]
+    async fn a_cross_site_refusal_never_starts_a_session() {
+        let keys = KeyRing::generate();
+        let hook: RejectionHook = Arc::new(|rejection: CsrfRejection| {
+            Box::pin(async move {
+                let cx = rejection.render_context();
+                assert!(rejection.is_cross_origin());
+                assert!(cx.csrf_token.is_none());
+                "refused".into_response()
+            })
+        });
+        let store = Arc::new(MemorySessionStore::new());
+        let app = Router::new()
+            .route("/logout", post(|| async { "signed out" }))
+            .layer(
+                CsrfLayer::new(
+                    keys.signer(Purpose::Csrf),
+                    CsrfConfig::new("https://localhost:8443").unwrap(),
+                )
+                .on_rejection(hook),
+            )
+            .layer(SessionLayer::new(
+                store.clone(),
+                keys.signer(Purpose::Session),
+                SessionConfig::default(),
+            ));
+        let req = Request::post("/logout")
+            .header("sec-fetch-site", "cross-site")
+            .header(header::ORIGIN, "https://evil.example")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("a=b"))
+            .unwrap();
+        let r = app.oneshot(req).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(r.headers().get(header::SET_COOKIE).is_none());
+        assert!(store.is_empty());
     }
 
     #[tokio::test]
