@@ -59,7 +59,7 @@ async fn record(page: &Page, event: NewEvent<'_>) {
     }
 }
 
-fn link(state: &AppState, path: &str) -> String {
+pub(crate) fn link(state: &AppState, path: &str) -> String {
     // Every link in every mail is built from the configured public URL, never from the request.
     let base = state.config.public_url.as_str().trim_end_matches('/');
     format!("{base}{path}")
