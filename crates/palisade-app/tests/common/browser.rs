@@ -9,10 +9,10 @@ use reqwest::{Client, Response, StatusCode};
 use super::TestApp;
 
 /// A password the policy accepts.
-pub const PASSWORD: &str = "correct horse battery staple 42";
+pub const PASSWORD: &str = "tidal quartz lantern fog 42";
 
 /// Another password the policy accepts.
-pub const NEW_PASSWORD: &str = "a different long passphrase, 7 words";
+pub const NEW_PASSWORD: &str = "amber violin harbor mist 17";
 
 /// One message of the outbox.
 #[derive(Clone, Debug)]
