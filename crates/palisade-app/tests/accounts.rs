@@ -48,16 +48,6 @@ async fn user_exists(app: &TestApp, email: &str) -> bool {
         .any(|u| u.email.eq_ignore_ascii_case(email))
 }
 
-/// Registers `email` in a fresh browser and follows the verification link.
-async fn register_and_verify(app: &TestApp, email: &str) {
-    let client = app.client();
-    let resp = app.register(&client, email, PASSWORD).await;
-    assert_eq!(resp.status(), 200);
-    let link = app.link_in_mail(email, "/verify/");
-    let resp = client.get(app.url(&link)).send().await.unwrap();
-    assert_eq!(resp.status(), 303);
-}
-
 // ----- registration -------------------------------------------------------------------------
 
 #[tokio::test]
@@ -722,10 +712,14 @@ async fn an_admin_disabling_an_account_on_the_web_ends_its_sessions_at_once() {
     assert_eq!(resp.status(), 401);
 
     // A non-administrator's post is refused like a missing page.
+    app.create_user("tess@example.com", PASSWORD, false).await;
+    let tess = app.signed_in("tess@example.com", PASSWORD).await;
     let resp = app
-        .submit(&sam, "/login", &format!("/admin/users/{}/enable", victim.id), &[])
+        .submit(&tess, "/account", &format!("/admin/users/{}/enable", victim.id), &[])
         .await;
-    assert_ne!(resp.status(), 303);
+    assert_eq!(resp.status(), 404);
+    let resp = app.sign_in(&app.client(), "sam@example.com", PASSWORD).await;
+    assert_eq!(resp.status(), 401, "still disabled");
     app.stop().await;
 }
 

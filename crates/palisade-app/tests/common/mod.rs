@@ -5,6 +5,7 @@
 
 mod browser;
 
+#[allow(unused_imports)]
 pub use browser::*;
 
 use std::net::{SocketAddr, TcpListener};
