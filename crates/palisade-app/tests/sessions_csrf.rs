@@ -120,7 +120,10 @@ async fn a_refused_sign_in_form_is_shown_again_with_the_address_and_never_the_pa
             html.contains(r#"name="email" value="wendy@example.com""#),
             "{what}: the address is kept"
         );
-        assert!(html.contains(r#"name="next" value="/account""#), "{what}");
+        assert!(
+            common::html_unescape(&html).contains(r#"name="next" value="/account""#),
+            "{what}"
+        );
         assert!(!html.contains(PASSWORD), "{what}: the password is never echoed");
         // The form shown again works.
         assert!(!csrf_token_in(&html).is_empty());
