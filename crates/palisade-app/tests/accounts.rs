@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    NEW_PASSWORD, PASSWORD, TestApp, captcha_challenge_in, csrf_token_in, location,
-    normalise, set_cookies, solve, totp_code,
+    NEW_PASSWORD, PASSWORD, TestApp, captcha_challenge_in, csrf_token_in, location, normalise,
+    set_cookies, solve, totp_code,
 };
 use palisade_app::Settings;
 use reqwest::{Client, Response};
@@ -92,7 +92,11 @@ async fn open_registration_verifies_the_address_before_the_first_sign_in() {
 async fn verification_links_that_are_empty_unknown_or_expired_are_refused() {
     let app = TestApp::start(settings("open")).await;
     let client = app.client();
-    for path in ["/verify/%20", "/verify/not-a-token", &format!("/verify/{}", "A".repeat(43))] {
+    for path in [
+        "/verify/%20",
+        "/verify/not-a-token",
+        &format!("/verify/{}", "A".repeat(43)),
+    ] {
         let resp = client.get(app.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), 400, "{path}");
     }
@@ -124,7 +128,10 @@ async fn invite_mode_registers_only_the_invited_address_and_only_once() {
     assert!(app.mails().is_empty());
 
     let link = app.admin().await.invite("dave@example.com").await.unwrap();
-    assert!(link.starts_with(&format!("{}/register?invite=", app.base)), "{link}");
+    assert!(
+        link.starts_with(&format!("{}/register?invite=", app.base)),
+        "{link}"
+    );
     let path = &link[app.base.len()..];
     let (_, form) = app.page(&client, path).await;
     let invite = link.split_once("invite=").unwrap().1;
@@ -135,10 +142,18 @@ async fn invite_mode_registers_only_the_invited_address_and_only_once() {
             &client,
             path,
             "/register",
-            &[("email", "eve@example.com"), ("password", PASSWORD), ("invite", invite)],
+            &[
+                ("email", "eve@example.com"),
+                ("password", PASSWORD),
+                ("invite", invite),
+            ],
         )
         .await;
-    assert_eq!(resp.status(), 403, "another address cannot use the invitation");
+    assert_eq!(
+        resp.status(),
+        403,
+        "another address cannot use the invitation"
+    );
     assert!(!user_exists(&app, "eve@example.com").await);
 
     let resp = app
@@ -146,7 +161,11 @@ async fn invite_mode_registers_only_the_invited_address_and_only_once() {
             &client,
             path,
             "/register",
-            &[("email", "Dave@example.com"), ("password", PASSWORD), ("invite", invite)],
+            &[
+                ("email", "Dave@example.com"),
+                ("password", PASSWORD),
+                ("invite", invite),
+            ],
         )
         .await;
     assert_eq!(resp.status(), 200);
@@ -160,7 +179,11 @@ async fn invite_mode_registers_only_the_invited_address_and_only_once() {
             &other,
             path,
             "/register",
-            &[("email", "dave@example.com"), ("password", NEW_PASSWORD), ("invite", invite)],
+            &[
+                ("email", "dave@example.com"),
+                ("password", NEW_PASSWORD),
+                ("invite", invite),
+            ],
         )
         .await;
     assert_eq!(resp.status(), 403);
@@ -175,10 +198,18 @@ async fn domain_mode_registers_only_addresses_in_the_listed_domains() {
     assert_eq!(resp.status(), 200);
     assert_eq!(app.mails_to("frank@example.com").len(), 1);
 
-    for outsider in ["grace@elsewhere.test", "grace@sub.example.com", "grace@example.com.evil.test"] {
+    for outsider in [
+        "grace@elsewhere.test",
+        "grace@sub.example.com",
+        "grace@example.com.evil.test",
+    ] {
         let resp = app.register(&client, outsider, PASSWORD).await;
         assert_eq!(resp.status(), 403, "{outsider}");
-        assert!(body(resp).await.contains("limited to addresses in certain domains"));
+        assert!(
+            body(resp)
+                .await
+                .contains("limited to addresses in certain domains")
+        );
         assert!(!user_exists(&app, outsider).await, "{outsider}");
     }
     assert_eq!(app.mails().len(), 1);
@@ -225,7 +256,11 @@ async fn register_with_captcha(app: &TestApp, email: &str, captcha: &str) -> Res
         &app.client(),
         "/register",
         "/register",
-        &[("email", email), ("password", PASSWORD), ("captcha", captcha)],
+        &[
+            ("email", email),
+            ("password", PASSWORD),
+            ("captcha", captcha),
+        ],
     )
     .await
 }
@@ -239,7 +274,10 @@ async fn registration_refuses_a_missing_wrong_forged_expired_or_replayed_captcha
     assert_eq!(resp.status(), 400, "missing");
     let html = body(resp).await;
     assert!(html.contains("did not complete"));
-    assert!(html.contains(r#"value="a@example.com""#), "the address is kept");
+    assert!(
+        html.contains(r#"value="a@example.com""#),
+        "the address is kept"
+    );
     assert!(!html.contains(PASSWORD), "the password is never echoed");
     assert!(captcha_challenge_in(&html).is_some(), "a new challenge");
 
@@ -252,8 +290,8 @@ async fn registration_refuses_a_missing_wrong_forged_expired_or_replayed_captcha
         let resp = register_with_captcha(&app, "a@example.com", captcha).await;
         assert_eq!(resp.status(), 403, "{what}");
     }
-    let mut forged_elsewhere = captcha_challenge_in(&app.page(&app.client(), "/register").await.1)
-        .unwrap();
+    let mut forged_elsewhere =
+        captcha_challenge_in(&app.page(&app.client(), "/register").await.1).unwrap();
     forged_elsewhere.signature = "00".repeat(32);
     let resp = register_with_captcha(&app, "a@example.com", &solve(&forged_elsewhere)).await;
     assert_eq!(resp.status(), 403, "bad signature");
@@ -291,7 +329,9 @@ async fn a_filled_honeypot_creates_no_account_and_shows_the_usual_page() {
             ],
         )
         .await;
-    let person = app.register(&app.client(), "person@example.com", PASSWORD).await;
+    let person = app
+        .register(&app.client(), "person@example.com", PASSWORD)
+        .await;
     assert_eq!(bot.status(), person.status());
     assert_eq!(normalise(&body(bot).await), normalise(&body(person).await));
     assert!(!user_exists(&app, "bot@example.com").await);
@@ -325,7 +365,12 @@ async fn known_and_unknown_addresses_get_identical_answers() {
     let sign_in = |email: &'static str| {
         let app = &app;
         async move {
-            shape(app.sign_in(&app.client(), email, "wrong password 123").await, email).await
+            shape(
+                app.sign_in(&app.client(), email, "wrong password 123")
+                    .await,
+                email,
+            )
+            .await
         }
     };
     assert_eq!(
@@ -338,7 +383,12 @@ async fn known_and_unknown_addresses_get_identical_answers() {
         let app = &app;
         async move {
             let resp = app
-                .submit(&app.client(), "/password/forgot", "/password/forgot", &[("email", email)])
+                .submit(
+                    &app.client(),
+                    "/password/forgot",
+                    "/password/forgot",
+                    &[("email", email)],
+                )
                 .await;
             shape(resp, email).await
         }
@@ -351,7 +401,13 @@ async fn known_and_unknown_addresses_get_identical_answers() {
 
     let register = |email: &'static str| {
         let app = &app;
-        async move { shape(app.register(&app.client(), email, NEW_PASSWORD).await, email).await }
+        async move {
+            shape(
+                app.register(&app.client(), email, NEW_PASSWORD).await,
+                email,
+            )
+            .await
+        }
     };
     assert_eq!(
         register("known@example.com").await,
@@ -363,7 +419,12 @@ async fn known_and_unknown_addresses_get_identical_answers() {
         let app = &app;
         async move {
             let resp = app
-                .submit(&app.client(), "/login", "/verify/resend", &[("email", email)])
+                .submit(
+                    &app.client(),
+                    "/login",
+                    "/verify/resend",
+                    &[("email", email)],
+                )
                 .await;
             shape(resp, email).await
         }
@@ -417,7 +478,13 @@ async fn failed_sign_ins_on_one_account_are_throttled_from_rotating_addresses() 
     let app = TestApp::start(behind_proxy()).await;
     app.create_user("target@example.com", PASSWORD, false).await;
     for i in 1..=5 {
-        let resp = sign_in_from(&app, &format!("198.51.100.{i}"), "target@example.com", "guess 1234567").await;
+        let resp = sign_in_from(
+            &app,
+            &format!("198.51.100.{i}"),
+            "target@example.com",
+            "guess 1234567",
+        )
+        .await;
         assert_eq!(resp.status(), 401, "attempt {i}");
     }
     // Even the right password from a fresh address must wait now, and then solve a captcha.
@@ -456,7 +523,13 @@ async fn failed_sign_ins_from_one_address_are_throttled_across_accounts() {
     let app = TestApp::start(behind_proxy()).await;
     app.create_user("owner@example.com", PASSWORD, false).await;
     for i in 1..=20 {
-        let resp = sign_in_from(&app, "203.0.113.7", &format!("user{i}@example.com"), "guess 1234567").await;
+        let resp = sign_in_from(
+            &app,
+            "203.0.113.7",
+            &format!("user{i}@example.com"),
+            "guess 1234567",
+        )
+        .await;
         assert_eq!(resp.status(), 401, "attempt {i}");
     }
     let resp = sign_in_from(&app, "203.0.113.7", "owner@example.com", PASSWORD).await;
@@ -472,7 +545,13 @@ async fn x_forwarded_for_from_an_untrusted_peer_changes_nothing() {
     let app = TestApp::start(settings("open")).await;
     app.create_user("target@example.com", PASSWORD, false).await;
     for i in 1..=20 {
-        let resp = sign_in_from(&app, &format!("198.51.100.{i}"), &format!("user{i}@example.com"), "guess 1234567").await;
+        let resp = sign_in_from(
+            &app,
+            &format!("198.51.100.{i}"),
+            &format!("user{i}@example.com"),
+            "guess 1234567",
+        )
+        .await;
         assert_eq!(resp.status(), 401, "attempt {i}");
     }
     // Every attempt counted against 127.0.0.1, whatever the header said.
@@ -496,7 +575,11 @@ async fn every_open_redirect_form_of_next_falls_back_to_files() {
                     &client,
                     "/login",
                     "/login",
-                    &[("email", "nina@example.com"), ("password", PASSWORD), ("next", next)],
+                    &[
+                        ("email", "nina@example.com"),
+                        ("password", PASSWORD),
+                        ("next", next),
+                    ],
                 )
                 .await;
             assert_eq!(resp.status(), 303, "{next}");
@@ -542,25 +625,43 @@ async fn a_password_reset_ends_every_session_and_its_link_works_once() {
 
     let client = app.client();
     let resp = app
-        .submit(&client, "/password/forgot", "/password/forgot", &[("email", "olga@example.com")])
+        .submit(
+            &client,
+            "/password/forgot",
+            "/password/forgot",
+            &[("email", "olga@example.com")],
+        )
         .await;
     assert_eq!(resp.status(), 200);
     let link = app.link_in_mail("olga@example.com", "/password/reset/");
 
     // A password the policy refuses keeps the link usable.
-    let resp = app.submit(&client, &link, &link, &[("password", "short")]).await;
+    let resp = app
+        .submit(&client, &link, &link, &[("password", "short")])
+        .await;
     assert_eq!(resp.status(), 400);
 
-    let resp = app.submit(&client, &link, &link, &[("password", NEW_PASSWORD)]).await;
+    let resp = app
+        .submit(&client, &link, &link, &[("password", NEW_PASSWORD)])
+        .await;
     assert_eq!(resp.status(), 303);
     assert_eq!(location(&resp), "/login");
-    assert!(!is_signed_in(&app, &elsewhere).await, "the other session ended");
+    assert!(
+        !is_signed_in(&app, &elsewhere).await,
+        "the other session ended"
+    );
 
-    let resp = app.submit(&client, &link, &link, &[("password", PASSWORD)]).await;
+    let resp = app
+        .submit(&client, &link, &link, &[("password", PASSWORD)])
+        .await;
     assert_eq!(resp.status(), 400, "the link works once");
-    let resp = app.sign_in(&app.client(), "olga@example.com", PASSWORD).await;
+    let resp = app
+        .sign_in(&app.client(), "olga@example.com", PASSWORD)
+        .await;
     assert_eq!(resp.status(), 401);
-    let resp = app.sign_in(&app.client(), "olga@example.com", NEW_PASSWORD).await;
+    let resp = app
+        .sign_in(&app.client(), "olga@example.com", NEW_PASSWORD)
+        .await;
     assert_eq!(resp.status(), 303);
     app.stop().await;
 }
@@ -577,7 +678,10 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
             &here,
             "/account",
             "/account/password",
-            &[("current_password", "not it at all"), ("password", NEW_PASSWORD)],
+            &[
+                ("current_password", "not it at all"),
+                ("password", NEW_PASSWORD),
+            ],
         )
         .await;
     assert_eq!(resp.status(), 403);
@@ -595,7 +699,9 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
     assert_eq!(location(&resp), "/account");
     assert!(is_signed_in(&app, &here).await);
     assert!(!is_signed_in(&app, &there).await);
-    let resp = app.sign_in(&app.client(), "paul@example.com", NEW_PASSWORD).await;
+    let resp = app
+        .sign_in(&app.client(), "paul@example.com", NEW_PASSWORD)
+        .await;
     assert_eq!(resp.status(), 303);
     app.stop().await;
 }
@@ -664,12 +770,19 @@ async fn two_factor_sign_in_takes_each_code_once() {
     let (secret, codes, _) = enrol(&app, &client).await;
 
     let (browser, form) = password_step(&app, "quinn@example.com").await;
-    assert!(!is_signed_in(&app, &browser).await, "not signed in before the code");
+    assert!(
+        !is_signed_in(&app, &browser).await,
+        "not signed in before the code"
+    );
     let token = csrf_token_in(&form);
-    let wrong = app.post(&browser, "/login/2fa", &token, &[("code", "000000")]).await;
+    let wrong = app
+        .post(&browser, "/login/2fa", &token, &[("code", "000000")])
+        .await;
     assert_eq!(wrong.status(), 401);
     let next_code = totp_code(&secret, 1);
-    let resp = app.post(&browser, "/login/2fa", &token, &[("code", &next_code)]).await;
+    let resp = app
+        .post(&browser, "/login/2fa", &token, &[("code", &next_code)])
+        .await;
     assert_eq!(resp.status(), 303);
     assert_eq!(location(&resp), "/files");
     assert!(is_signed_in(&app, &browser).await);
@@ -677,7 +790,12 @@ async fn two_factor_sign_in_takes_each_code_once() {
     // The same code a second time, as a phishing proxy would replay it.
     let (replay, form) = password_step(&app, "quinn@example.com").await;
     let resp = app
-        .post(&replay, "/login/2fa", &csrf_token_in(&form), &[("code", &next_code)])
+        .post(
+            &replay,
+            "/login/2fa",
+            &csrf_token_in(&form),
+            &[("code", &next_code)],
+        )
         .await;
     assert_eq!(resp.status(), 401);
     assert!(!is_signed_in(&app, &replay).await);
@@ -685,13 +803,23 @@ async fn two_factor_sign_in_takes_each_code_once() {
     // A recovery code works once.
     let (recover, form) = password_step(&app, "quinn@example.com").await;
     let resp = app
-        .post(&recover, "/login/2fa", &csrf_token_in(&form), &[("code", &codes[3])])
+        .post(
+            &recover,
+            "/login/2fa",
+            &csrf_token_in(&form),
+            &[("code", &codes[3])],
+        )
         .await;
     assert_eq!(resp.status(), 303);
     assert!(is_signed_in(&app, &recover).await);
     let (again, form) = password_step(&app, "quinn@example.com").await;
     let resp = app
-        .post(&again, "/login/2fa", &csrf_token_in(&form), &[("code", &codes[3])])
+        .post(
+            &again,
+            "/login/2fa",
+            &csrf_token_in(&form),
+            &[("code", &codes[3])],
+        )
         .await;
     assert_eq!(resp.status(), 401);
     let (_, page) = app.page(&recover, "/account/2fa").await;
@@ -706,7 +834,9 @@ async fn the_page_after_enabling_two_factor_carries_working_tokens() {
     let client = app.signed_in("rita@example.com", PASSWORD).await;
     let (_, _, page) = enrol(&app, &client).await;
     // Enabling rotates the session id; the forms of the page shown must still be accepted.
-    let resp = app.post(&client, "/logout", &csrf_token_in(&page), &[]).await;
+    let resp = app
+        .post(&client, "/logout", &csrf_token_in(&page), &[])
+        .await;
     assert_eq!(resp.status(), 303, "{}", body(resp).await);
     assert!(!is_signed_in(&app, &client).await);
     app.stop().await;
@@ -732,17 +862,26 @@ async fn an_admin_disabling_an_account_on_the_web_ends_its_sessions_at_once() {
     assert_eq!(resp.status(), 303);
 
     assert!(!is_signed_in(&app, &sam).await);
-    let resp = app.sign_in(&app.client(), "sam@example.com", PASSWORD).await;
+    let resp = app
+        .sign_in(&app.client(), "sam@example.com", PASSWORD)
+        .await;
     assert_eq!(resp.status(), 401);
 
     // A non-administrator's post is refused like a missing page.
     app.create_user("tess@example.com", PASSWORD, false).await;
     let tess = app.signed_in("tess@example.com", PASSWORD).await;
     let resp = app
-        .submit(&tess, "/account", &format!("/admin/users/{}/enable", victim.id), &[])
+        .submit(
+            &tess,
+            "/account",
+            &format!("/admin/users/{}/enable", victim.id),
+            &[],
+        )
         .await;
     assert_eq!(resp.status(), 404);
-    let resp = app.sign_in(&app.client(), "sam@example.com", PASSWORD).await;
+    let resp = app
+        .sign_in(&app.client(), "sam@example.com", PASSWORD)
+        .await;
     assert_eq!(resp.status(), 401, "still disabled");
     app.stop().await;
 }
@@ -788,13 +927,23 @@ async fn mail_links_use_the_public_url_whatever_the_host_header() {
                 ("forwarded", "host=evil.example"),
             ]
             .into_iter()
-            .map(|(k, v)| (reqwest::header::HeaderName::from_static(k), v.parse().unwrap()))
+            .map(|(k, v)| {
+                (
+                    reqwest::header::HeaderName::from_static(k),
+                    v.parse().unwrap(),
+                )
+            })
             .collect(),
         )
         .build()
         .unwrap();
     let resp = app
-        .submit(&hostile, "/password/forgot", "/password/forgot", &[("email", "uma@example.com")])
+        .submit(
+            &hostile,
+            "/password/forgot",
+            "/password/forgot",
+            &[("email", "uma@example.com")],
+        )
         .await;
     assert_eq!(resp.status(), 200);
     let resp = app.register(&hostile, "vic@example.com", PASSWORD).await;

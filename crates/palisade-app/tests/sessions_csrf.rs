@@ -60,7 +60,11 @@ async fn sign_in_raw(app: &TestApp, email: &str) -> (String, String) {
     let resp = client
         .post(app.url("/login"))
         .header("cookie", format!("{COOKIE}={before}"))
-        .form(&[("email", email), ("password", PASSWORD), ("csrf_token", &token)])
+        .form(&[
+            ("email", email),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ])
         .send()
         .await
         .unwrap();
@@ -70,6 +74,9 @@ async fn sign_in_raw(app: &TestApp, email: &str) -> (String, String) {
 }
 
 // ----- CSRF on the app's forms --------------------------------------------------------------
+
+/// What a refused post is, its token and its extra headers.
+type RefusedPost<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, &'a str)>);
 
 /// Posts the sign-in form with a token (or not) and extra headers.
 async fn post_login(
@@ -101,9 +108,13 @@ async fn a_refused_sign_in_form_is_shown_again_with_the_address_and_never_the_pa
     let (_, form) = app.page(&client, "/login").await;
     let token = csrf_token_in(&form);
 
-    let cases: [(&str, Option<&str>, Vec<(&str, &str)>); 4] = [
+    let cases: [RefusedPost<'_>; 4] = [
         ("no token", None, vec![]),
-        ("foreign origin", Some(&token), vec![("origin", "https://evil.example")]),
+        (
+            "foreign origin",
+            Some(&token),
+            vec![("origin", "https://evil.example")],
+        ),
         ("origin null", Some(&token), vec![("origin", "null")]),
         (
             "cross-site fetch",
@@ -124,7 +135,10 @@ async fn a_refused_sign_in_form_is_shown_again_with_the_address_and_never_the_pa
             common::html_unescape(&html).contains(r#"name="next" value="/account""#),
             "{what}"
         );
-        assert!(!html.contains(PASSWORD), "{what}: the password is never echoed");
+        assert!(
+            !html.contains(PASSWORD),
+            "{what}: the password is never echoed"
+        );
         // The form shown again works.
         assert!(!csrf_token_in(&html).is_empty());
     }
@@ -137,7 +151,10 @@ async fn a_refused_sign_in_form_is_shown_again_with_the_address_and_never_the_pa
         &app,
         &client,
         Some(&token),
-        &[("origin", public_origin.as_str()), ("sec-fetch-site", "same-origin")],
+        &[
+            ("origin", public_origin.as_str()),
+            ("sec-fetch-site", "same-origin"),
+        ],
     )
     .await;
     assert_eq!(resp.status(), 303);
@@ -180,12 +197,7 @@ async fn signed_in_forms_without_a_token_change_nothing() {
         ),
         ("/account/sessions/revoke-others", vec![]),
     ] {
-        let resp = client
-            .post(app.url(path))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let resp = client.post(app.url(path)).form(&form).send().await.unwrap();
         assert_eq!(resp.status(), 403, "{path}");
     }
     let resp = client.get(app.url("/account")).send().await.unwrap();
@@ -269,7 +281,11 @@ async fn sign_out_ends_the_session_on_the_server_and_clears_the_browser() {
     let signed_in = client
         .post(app.url("/login"))
         .header("cookie", format!("{COOKIE}={first}"))
-        .form(&[("email", "cid@example.com"), ("password", PASSWORD), ("csrf_token", &token)])
+        .form(&[
+            ("email", "cid@example.com"),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ])
         .send()
         .await
         .unwrap();
@@ -365,8 +381,9 @@ async fn private_pages_are_never_stored_and_vary_on_the_cookie() {
             .map(|v| v.to_str().unwrap())
             .collect();
         assert!(
-            vary.iter()
-                .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("cookie"))),
+            vary.iter().any(|v| v
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("cookie"))),
             "{path}: {vary:?}"
         );
     }
@@ -422,13 +439,21 @@ async fn the_sessions_page_lists_revokes_one_and_signs_out_everywhere_else() {
     }
     assert!(!html.contains("Hal Laptop"), "only this user's sessions");
     assert_eq!(html.matches("this browser").count(), 1);
-    assert!(session_id_of(&html, "Browser A").is_none(), "no revoke button for this one");
+    assert!(
+        session_id_of(&html, "Browser A").is_none(),
+        "no revoke button for this one"
+    );
     // The address is the peer's: no proxy is trusted, so X-Forwarded-For was ignored.
     assert!(html.contains("127.0.0.1") && !html.contains("203.0.113.9"));
 
     let b_id = session_id_of(&html, "Browser B").unwrap();
     let resp = app
-        .submit(&a, "/account/sessions", &format!("/account/sessions/{b_id}/revoke"), &[])
+        .submit(
+            &a,
+            "/account/sessions",
+            &format!("/account/sessions/{b_id}/revoke"),
+            &[],
+        )
         .await;
     assert_eq!(resp.status(), 303);
     assert_eq!(app.page(&b, "/account").await.0, 303, "B signed out");
@@ -439,20 +464,38 @@ async fn the_sessions_page_lists_revokes_one_and_signs_out_everywhere_else() {
     let (_, hal_page) = app.page(&hal, "/account/sessions").await;
     let phone_id = session_id_of(&hal_page, "Hal Phone").unwrap();
     let resp = app
-        .submit(&a, "/account/sessions", &format!("/account/sessions/{phone_id}/revoke"), &[])
+        .submit(
+            &a,
+            "/account/sessions",
+            &format!("/account/sessions/{phone_id}/revoke"),
+            &[],
+        )
         .await;
     assert_eq!(resp.status(), 404);
     assert_eq!(app.page(&hal_phone, "/account").await.0, 200);
 
     let resp = app
-        .submit(&a, "/account/sessions", "/account/sessions/revoke-others", &[])
+        .submit(
+            &a,
+            "/account/sessions",
+            "/account/sessions/revoke-others",
+            &[],
+        )
         .await;
     assert_eq!(resp.status(), 303);
     assert_eq!(app.page(&c, "/account").await.0, 303, "C signed out");
     assert_eq!(app.page(&a, "/account").await.0, 200, "A still in");
-    assert_eq!(app.page(&hal, "/account").await.0, 200, "other users untouched");
+    assert_eq!(
+        app.page(&hal, "/account").await.0,
+        200,
+        "other users untouched"
+    );
     let (_, html) = app.page(&a, "/account/sessions").await;
-    assert_eq!(html.matches("<tr>").count(), 2, "a header row and this session");
+    assert_eq!(
+        html.matches("<tr>").count(),
+        2,
+        "a header row and this session"
+    );
     app.stop().await;
 }
 
@@ -472,7 +515,10 @@ async fn a_session_store_that_is_down_answers_503_and_never_anonymous() {
         assert_eq!(resp.headers()["cache-control"], "no-store");
         assert!(session_cookie(&resp).is_none());
         let html = body(resp).await;
-        assert!(!html.contains("Sign in</a>"), "{path}: rendered as anonymous");
+        assert!(
+            !html.contains("Sign in</a>"),
+            "{path}: rendered as anonymous"
+        );
     }
     app.stop().await;
 }

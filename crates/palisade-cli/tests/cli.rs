@@ -196,7 +196,10 @@ fn user_create_list_disable_and_enable_manage_the_data_directory() {
 
     let out = palisade(&["user", "disable", "ANN@example.com"], &env);
     assert!(out.status.success(), "{}", text(&out).1);
-    assert_eq!(text(&out).0.trim(), "disabled ANN@example.com; 0 sessions ended");
+    assert_eq!(
+        text(&out).0.trim(),
+        "disabled ANN@example.com; 0 sessions ended"
+    );
     let out = palisade(&["user", "list"], &env);
     assert!(text(&out).0.contains("2\tann@example.com\tdisabled\tuser"));
 

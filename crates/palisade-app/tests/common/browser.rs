@@ -128,7 +128,9 @@ impl TestApp {
 
     /// The command line's account tools on this app's data directory.
     pub async fn admin(&self) -> palisade_app::AdminTools {
-        palisade_app::admin_tools(self.config.clone()).await.unwrap()
+        palisade_app::admin_tools(self.config.clone())
+            .await
+            .unwrap()
     }
 
     /// A verified account made as `palisade user create` makes it.
@@ -150,8 +152,7 @@ impl TestApp {
     pub fn forged_captcha(&self, expires: i64, number: u64) -> String {
         use sha2::Digest as _;
         let (keys, _) =
-            palisade::secret::KeyRing::load_or_create(&self.dir.path().join("secret.key"))
-                .unwrap();
+            palisade::secret::KeyRing::load_or_create(&self.dir.path().join("secret.key")).unwrap();
         let salt = format!("00112233445566778899aabb?expires={expires}&");
         let challenge = hex::encode(sha2::Sha256::digest(format!("{salt}7")));
         let signature = keys
@@ -288,7 +289,7 @@ pub fn normalise(html: &str) -> String {
             result.push_str(&rest[..i + marker.len()]);
             rest = &rest[i + marker.len()..];
             let end = rest.find('"').unwrap_or(rest.len());
-            result.push_str("…");
+            result.push('…');
             rest = &rest[end..];
         }
         result.push_str(rest);
@@ -335,7 +336,9 @@ pub fn html_unescape(text: &str) -> String {
 }
 
 fn parse_eml(text: &str, written: SystemTime) -> Mail {
-    let (head, body) = text.split_once("\r\n\r\n").expect("headers, a blank line, a body");
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .expect("headers, a blank line, a body");
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in head.split("\r\n") {
         if line.starts_with([' ', '\t']) {
@@ -394,8 +397,7 @@ fn decode_quoted_printable(text: &str) -> String {
 
 /// Standard base64 with padding.
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
         let n = chunk
