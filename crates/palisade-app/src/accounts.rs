@@ -61,7 +61,7 @@ async fn record(page: &Page, event: NewEvent<'_>) {
     }
 }
 
-fn link(state: &AppState, path: &str) -> String {
+pub(crate) fn link(state: &AppState, path: &str) -> String {
     // Every link in every mail is built from the configured public URL, never from the request.
     let base = state.config.public_url.as_str().trim_end_matches('/');
     format!("{base}{path}")
@@ -137,6 +137,17 @@ async fn register(FormPage(page): FormPage, Form(form): Form<RegisterForm>) -> R
         tracing::warn!(ip = %page.ip.0, "registration honeypot filled");
         return check_email_sent(&page);
     }
+    if let Err(err) = state.captcha.verify(Some(&form.captcha)).await {
+        tracing::info!(reason = ?err, "registration captcha refused");
+        let status = if matches!(err, CaptchaError::Missing) {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        return render_register(&page, status, &form, Some(err.user_message()));
+    }
+    // Counted after the captcha, so that each counted attempt cost a proof of work: requests
+    // without one cannot use up the quota of everyone behind the same address.
     match Quota::REGISTRATIONS_PER_IP
         .allow(&*state.limiter, &format!("register:{}", ip_key(page.ip.0)))
         .await
@@ -151,15 +162,6 @@ async fn register(FormPage(page): FormPage, Form(form): Form<RegisterForm>) -> R
             );
         }
         Err(err) => return fault("rate limiter failed", &err),
-    }
-    if let Err(err) = state.captcha.verify(Some(&form.captcha)).await {
-        tracing::info!(reason = ?err, "registration captcha refused");
-        let status = if matches!(err, CaptchaError::Missing) {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::FORBIDDEN
-        };
-        return render_register(&page, status, &form, Some(err.user_message()));
     }
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
@@ -914,6 +916,22 @@ async fn revoke_other_sessions(SignedIn(page, user): SignedIn) -> Response {
 async fn two_factor_page(SignedIn(page, user): SignedIn) -> Response {
     let state = page.state.clone();
     if user.totp_enabled {
+        // Just enabled: the recovery codes are shown once, on this page after the redirect, so
+        // that its forms carry tokens for the rotated session.
+        if let Some(codes) = page
+            .session
+            .remove("recovery_codes_once")
+            .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
+        {
+            return page.render(
+                StatusCode::OK,
+                "two_factor.html",
+                minijinja::context! {
+                    enabled => true, just_enabled => true, remaining => codes.len(), codes,
+                    error => (),
+                },
+            );
+        }
         let remaining = state
             .two_factor
             .remaining_recovery_codes(user.id)
@@ -1011,7 +1029,12 @@ async fn two_factor_change(
                 Err(rejection) => return rejection.into_response(),
             }
             record(&page, event(&page, EventKind::TotpEnabled).user(user.id)).await;
-            page.render(StatusCode::OK, "two_factor.html", minijinja::context! { enabled => true, just_enabled => true, remaining => codes.len(), codes, error => () })
+            // This page's tokens belong to the session id just replaced: show the codes on the
+            // next page instead of rendering them here.
+            if page.session.insert("recovery_codes_once", &codes).is_err() {
+                return fault("keeping the recovery codes failed", &"serialization");
+            }
+            see_other("/account/2fa")
         }
         "disable" => {
             let ok = match user.password_hash.as_deref() {

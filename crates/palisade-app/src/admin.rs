@@ -5,6 +5,7 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
+use palisade::auth::tokens::{Subject, TokenKind};
 use palisade::auth::users::{EventKind, NewEvent};
 use serde::Serialize;
 
@@ -132,4 +133,33 @@ async fn set_disabled(
         },
     );
     see_other("/admin")
+}
+
+impl crate::AdminTools {
+    /// Issues an invitation for `email`, valid for seven days and once, and returns the
+    /// registration link to send to its holder, built from the configured public URL.
+    ///
+    /// # Errors
+    ///
+    /// An invalid address, an address that already has an account, or a database error.
+    pub async fn invite(&self, email: &str) -> anyhow::Result<String> {
+        let email = palisade::auth::email::Email::parse(email)?;
+        let state = &self.state;
+        if state.users.find_by_email(&email).await?.is_some() {
+            anyhow::bail!("{} already has an account", email.as_str());
+        }
+        let token = state
+            .tokens
+            .issue(
+                TokenKind::Invite,
+                &Subject::Email(email.key()),
+                TokenKind::Invite.default_ttl(),
+            )
+            .await?;
+        tracing::info!(to_domain = email.domain(), "invitation issued");
+        Ok(crate::accounts::link(
+            state,
+            &format!("/register?invite={token}"),
+        ))
+    }
 }

@@ -48,6 +48,10 @@ struct UserArgs {
     /// The data directory (as for `serve`).
     #[arg(long, env = "PALISADE_DATA_DIR", value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
+
+    /// The public URL (as for `serve`), which invitation links start with.
+    #[arg(long, env = "PALISADE_PUBLIC_URL", value_name = "URL", global = true)]
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +79,13 @@ enum UserCommand {
     /// Enable a disabled account.
     Enable {
         /// The account's address.
+        email: String,
+    },
+    /// Invite an address to register (for the `invite` and `domains:` registration modes):
+    /// prints a single-use registration link, valid for seven days, to send to its holder.
+    Invite {
+        /// The invited address; only it can register with the link.
+        #[arg(long)]
         email: String,
     },
 }
@@ -154,6 +165,7 @@ fn user(args: UserArgs) -> anyhow::Result<()> {
     };
     let flags = Settings {
         data_dir: args.data_dir.clone(),
+        public_url: args.public_url.clone(),
         ..Settings::default()
     };
     let config = AppConfig::resolve(flags.over(file))?;
@@ -195,6 +207,10 @@ fn user(args: UserArgs) -> anyhow::Result<()> {
             UserCommand::Enable { email } => {
                 admin.set_disabled(&email, false).await?;
                 println!("enabled {email}");
+            }
+            UserCommand::Invite { email } => {
+                let link = admin.invite(&email).await?;
+                println!("{link}");
             }
         }
         Ok(())

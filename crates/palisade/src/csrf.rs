@@ -725,7 +725,18 @@ impl From<CsrfReason> for Failure {
 
 /// Both steps. On success, returns the body to hand on: the same bytes, re-assembled.
 async fn check(shared: &CsrfShared, parts: &Parts, body: Body) -> Result<Body, Failure> {
-    check_origin(&shared.config, &parts.headers)?;
+    if let Err(reason) = check_origin(&shared.config, &parts.headers) {
+        // The form comes back with the input kept (secrets removed) here too: a privacy
+        // extension or a sandboxed frame can send `Origin: null` for a person's own post.
+        let fields = match body_kind(&parts.headers) {
+            BodyKind::Form => read_limited(body, shared.config.form_limit)
+                .await
+                .map(|bytes| form_fields(&bytes).1)
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        return Err(Failure { reason, fields });
+    }
 
     let header_token = match parts
         .headers
