@@ -7,10 +7,9 @@
 
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts as _, Path, Query};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
-use axum::response::{IntoResponse as _, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use palisade::auth::captcha::{self, CaptchaError};
@@ -18,7 +17,6 @@ use palisade::auth::email::Email;
 use palisade::auth::next::safe_next;
 use palisade::auth::tokens::{Subject, TokenKind};
 use palisade::auth::users::{EventKind, NewEvent, User};
-use palisade::csrf::FormContext;
 use palisade::ratelimit::{Quota, ip_key};
 use serde::{Deserialize, Serialize};
 
@@ -986,8 +984,7 @@ struct TwoFactorForm {
 }
 
 async fn two_factor_change(
-    SignedIn(mut page, user): SignedIn,
-    mut parts: Parts,
+    SignedIn(page, user): SignedIn,
     Form(form): Form<TwoFactorForm>,
 ) -> Response {
     let state = page.state.clone();
@@ -1021,12 +1018,6 @@ async fn two_factor_change(
             };
             if let Err(err) = page.session.rotate().await {
                 return fault("rotating the session failed", &err);
-            }
-            // The page shown now has forms (sign out, turn off): their token must be the new
-            // session id's, not the one this request came with.
-            match FormContext::from_request_parts(&mut parts, &state).await {
-                Ok(cx) => page.render = cx.render_context(),
-                Err(rejection) => return rejection.into_response(),
             }
             record(&page, event(&page, EventKind::TotpEnabled).user(user.id)).await;
             // This page's tokens belong to the session id just replaced: show the codes on the
