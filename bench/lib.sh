@@ -13,7 +13,7 @@ WRK_CONNS=${WRK_CONNS:-32}
 WRK_DURATION=${WRK_DURATION:-10s}
 
 BENCH_EMAIL=${BENCH_EMAIL:-bench@example.com}
-BENCH_PASSWORD=${BENCH_PASSWORD:-bench-only correct horse battery staple}
+BENCH_PASSWORD=${BENCH_PASSWORD:-Quiet-lantern-orbit-7-harvest}
 
 PIDS=()
 

@@ -35,6 +35,7 @@ FLASK_THREADS=${FLASK_THREADS:-2}
 [[ $FLASK_WORKER_CLASS == sync ]] && FLASK_THREADS=1 # gunicorn turns sync with threads into gthread
 
 build
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- Flask in bench/.venv ------------------------------------------------------------------
 VENV=$BENCH_DIR/.venv
@@ -180,6 +181,9 @@ fi
     printf '# %s, %s cores, %s, wrk -t%s -c%s -d%s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" \
         "$CORES" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
         "$WRK_THREADS" "$WRK_CONNS" "$WRK_DURATION"
+    printf 'Load average (1, 5, 15 min) just before the servers started: %s. The machine is\n' \
+        "$LOAD_BEFORE"
+    printf 'shared; a load above ~1 means other work competed with these runs.\n\n'
     printf '| row | what | req/s | p50 ms | p99 ms | bytes/resp (one curl) | errors |\n'
     printf '|---|---|---:|---:|---:|---:|---:|\n'
     awk -F'\t' '{
