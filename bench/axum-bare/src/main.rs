@@ -31,12 +31,7 @@ use sha2::{Digest as _, Sha256};
 /// The templates and static files of Drop, read from the app crate at build time.
 macro_rules! app_file {
     ($kind:literal, $name:literal) => {
-        include_str!(concat!(
-            "../../../crates/palisade-app/",
-            $kind,
-            "/",
-            $name
-        ))
+        include_str!(concat!("../../../crates/palisade-app/", $kind, "/", $name))
     };
 }
 
@@ -79,7 +74,8 @@ fn main() -> anyhow::Result<()> {
                 axum::serve(listener, app).await?;
             }
             Some((cert, key)) => {
-                let config = RustlsConfig::from_config(tls_config(Path::new(cert), Path::new(key))?);
+                let config =
+                    RustlsConfig::from_config(tls_config(Path::new(cert), Path::new(key))?);
                 eprintln!("axum-bare: https://{addr}/");
                 axum_server::bind_rustls(addr, config)
                     .serve(app.into_make_service())
@@ -127,7 +123,10 @@ fn templates() -> anyhow::Result<Environment<'static>> {
         .collect();
     env.add_function("static_url", move |name: &str| -> Result<String, Error> {
         urls.get(name).cloned().ok_or_else(|| {
-            Error::new(ErrorKind::InvalidOperation, format!("no static asset named {name}"))
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("no static asset named {name}"),
+            )
         })
     });
     env.add_function("csrf_field", || -> Result<String, Error> {
@@ -186,7 +185,10 @@ mod tests {
     #[test]
     fn fingerprints_keep_the_extension_last() {
         let url = fingerprinted_url("app.css", b"x");
-        assert!(url.starts_with("/static/app.") && url.ends_with(".css"), "{url}");
+        assert!(
+            url.starts_with("/static/app.") && url.ends_with(".css"),
+            "{url}"
+        );
         assert_eq!(url.len(), "/static/app.".len() + 10 + ".css".len());
     }
 }
