@@ -272,18 +272,10 @@ pub(crate) async fn csrf_rejected(
     state: AppState,
     mut rejection: palisade::csrf::CsrfRejection,
 ) -> Response {
-    use palisade::csrf::CsrfReason;
-    // A post from another site arrives without the user's SameSite cookie. Starting a session
-    // for its answer would set a new cookie over the user's own and sign them out, so it gets
-    // the refusal page without a form, and no session.
-    let foreign = matches!(
-        rejection.reason,
-        CsrfReason::CrossSite
-            | CsrfReason::OriginMismatch
-            | CsrfReason::NullOrigin
-            | CsrfReason::RefererMismatch
-    );
-    let render = (!foreign).then(|| rejection.render_context());
+    // A post from another site arrives without the user's SameSite cookie. The toolkit never
+    // starts a session for such a refusal (a new cookie would replace the user's own and sign
+    // them out), so there is no token then, and the answer is the refusal page without a form.
+    let render = rejection.render_context();
     let fields: std::collections::HashMap<String, String> =
         rejection.fields.iter().cloned().collect();
     let path = rejection.path.clone();
@@ -293,9 +285,9 @@ pub(crate) async fn csrf_rejected(
     };
     let message = "This form could not be verified, perhaps because it was open for a long time \
                    or came from another site. Please check it and submit it again.";
-    let Some(render) = render else {
+    if render.csrf_token.is_none() {
         return page.error(StatusCode::FORBIDDEN, "Please try again", message);
-    };
+    }
     page.render = render;
     let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
     match path.as_str() {

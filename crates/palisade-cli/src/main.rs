@@ -153,7 +153,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => Settings::default(),
     };
     let config = AppConfig::resolve(args.settings.over(file))?;
-    init_logging(config.log_json);
+    // Dropping the guard flushes the log lines still queued.
+    let _log_guard = init_logging(config.log_json);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(palisade_app::run(config))
 }
@@ -246,19 +247,23 @@ fn routes(args: &RoutesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(json: bool) {
+/// Logs go to stderr through a background writer, so a slow terminal or pipe never stalls a
+/// request that logs.
+fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("PALISADE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if json {
         builder.json().init();
     } else {
         builder.init();
     }
+    guard
 }
 
 #[cfg(test)]
