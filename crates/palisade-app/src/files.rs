@@ -648,7 +648,7 @@ async fn shares(state: &AppState, file_id: &str) -> Result<Vec<String>, sqlx::Er
 async fn links(state: &AppState, file_id: &str) -> Result<Vec<LinkView>, sqlx::Error> {
     let rows = sqlx::query_as::<_, LinkRow>(
         "SELECT id, created_at, expires_at, max_downloads, downloads, revoked_at
-         FROM drop_share_links WHERE file_id = ? ORDER BY created_at DESC, id",
+         FROM drop_share_links WHERE file_id = ? ORDER BY created_at DESC, rowid DESC",
     )
     .bind(file_id)
     .fetch_all(&state.db)
