@@ -242,6 +242,9 @@ async fn list_page(
         Some("Sort by name, date or size.".to_owned())
     } else if q.chars().count() > MAX_QUERY {
         Some(format!("Search for at most {MAX_QUERY} characters."))
+    } else if q.chars().any(char::is_control) {
+        // SQLite's LIKE stops at NUL, so such text would match everything.
+        Some("Search text cannot contain control characters.".to_owned())
     } else {
         None
     };
