@@ -74,9 +74,19 @@ async fn pages_404s_and_405s_carry_every_security_header() {
     assert_eq!(missing.status(), 404);
     assert_security_headers(&missing, "404");
 
-    let wrong_method = client.delete(app.url("/healthz")).send().await.unwrap();
+    // OPTIONS is not checked for CSRF, so it reaches the router and its 405.
+    let wrong_method = client
+        .request(reqwest::Method::OPTIONS, app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_method.status(), 405);
     assert_security_headers(&wrong_method, "405");
+
+    // An unsafe method without a token stops at the CSRF layer, before routing.
+    let forged = client.delete(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_security_headers(&forged, "403");
 
     let again = client.get(app.url("/")).send().await.unwrap();
     assert_ne!(
