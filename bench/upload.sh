@@ -52,12 +52,12 @@ export PALISADE_HTTP_ADDR=off
 export PALISADE_PUBLIC_URL=https://localhost:$PORT
 export PALISADE_UPLOAD_MAX_FILE=$((BYTES + 1024 * 1024))
 export PALISADE_USER_QUOTA=$((BYTES * 2))
-EMAIL=bench@example.com
+EMAIL=uploader@example.com
 PASSWORD=Bench-Lantern-Orbit-4471
 BASE=https://localhost:$PORT
 
 # The file: plain text, which Drop accepts (typed by content, not by name).
-yes "Drop upload benchmark: a line of plain text, repeated." | head -c "$BYTES" >"$WORK/upload.txt"
+{ yes "Drop upload benchmark: a line of plain text, repeated." || true; } | head -c "$BYTES" >"$WORK/upload.txt"
 SHA=$(sha256sum "$WORK/upload.txt" | cut -d' ' -f1)
 
 printf '%s\n' "$PASSWORD" | "$BIN" user create --email "$EMAIL" --password-stdin >/dev/null
@@ -108,7 +108,8 @@ POLL_PID=
 PEAK_KIB=$(cat "$WORK/peak" 2>/dev/null || echo 0)
 HWM_KIB=$(rss_kib VmHWM)
 URL=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$WORK/answer.json")
-if "${CURL[@]}" "$BASE$URL" | grep -q "$SHA"; then CHECK="SHA-256 matches"; else CHECK="SHA-256 MISMATCH"; fi
+PAGE=$("${CURL[@]}" "$BASE$URL")
+if [[ $PAGE == *"$SHA"* ]]; then CHECK="SHA-256 matches"; else CHECK="SHA-256 MISMATCH"; fi
 STORED=$(find "$PALISADE_DATA_DIR/files" -maxdepth 1 -type f | wc -l)
 
 # Baseline: the same bytes through dd, fsynced, on the same file system.
