@@ -37,5 +37,7 @@ pub(crate) fn templates() -> Vec<(&'static str, &'static str)> {
         "sessions.html",
         "two_factor.html",
         "admin.html",
+        "files.html",
+        "file.html",
     ]
 }

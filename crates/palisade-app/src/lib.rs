@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod assets;
 pub mod config;
+mod files;
 mod pages;
 mod state;
 mod web;
@@ -88,9 +89,18 @@ pub async fn prepare(config: AppConfig) -> anyhow::Result<Prepared> {
     palisade::db::migrate(&db)
         .await
         .context("migrating the database")?;
+    migrate_app(&db).await.context("migrating Drop's tables")?;
 
     let state = AppState::new(Arc::new(config), keys, db)?;
     Ok(Prepared { state, transport })
+}
+
+/// Creates or updates Drop's own tables (files, comments, shares, share links), numbered from
+/// 1000 so they never collide with the toolkit's; each set ignores the other's versions.
+async fn migrate_app(db: &sqlx::SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator.run(db).await
 }
 
 fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
@@ -146,6 +156,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .merge(pages::routes(&state))
         .merge(accounts::routes())
         .merge(admin::routes())
+        .merge(files::routes())
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
         .route_layer(axum::middleware::from_fn(

@@ -80,6 +80,11 @@ async fn pages_404s_and_405s_carry_every_security_header() {
     assert_eq!(wrong_method.status(), 405);
     assert_security_headers(&wrong_method, "405");
 
+    // An unsafe method without a token stops at the CSRF layer, before routing.
+    let forged = client.delete(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_security_headers(&forged, "403");
+
     let again = client.get(app.url("/")).send().await.unwrap();
     assert_ne!(
         again.headers()["content-security-policy"].to_str().unwrap(),

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Form as _, PASSWORD, TestApp, csrf_token_in, location, set_cookies};
+use common::{PASSWORD, TestApp, csrf_token_in, location, set_cookies};
 use palisade_app::Settings;
 use reqwest::{Client, Response};
 

@@ -14,22 +14,6 @@ pub const PASSWORD: &str = "tidal quartz lantern fog 42";
 /// Another password the policy accepts.
 pub const NEW_PASSWORD: &str = "amber violin harbor mist 17";
 
-/// `RequestBuilder::form` for a `reqwest` built without its `form` feature: an
-/// `application/x-www-form-urlencoded` body from pairs, as a browser sends a form.
-pub trait Form: Sized {
-    fn form<K: AsRef<str>, V: AsRef<str>>(self, fields: &[(K, V)]) -> Self;
-}
-
-impl Form for reqwest::RequestBuilder {
-    fn form<K: AsRef<str>, V: AsRef<str>>(self, fields: &[(K, V)]) -> Self {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(fields.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
-            .finish();
-        self.header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-    }
-}
-
 /// One message of the outbox.
 #[derive(Clone, Debug)]
 pub struct Mail {

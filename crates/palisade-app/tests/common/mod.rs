@@ -119,6 +119,53 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// Settings that open this app's data directory, for [`palisade_app::admin_tools`].
+    pub fn config(&self) -> AppConfig {
+        let settings = Settings {
+            data_dir: Some(self.dir.path().to_owned()),
+            public_url: Some(self.base.clone()),
+            ..Settings::default()
+        };
+        AppConfig::resolve(settings).unwrap()
+    }
+
+    /// Creates a verified account for each address, with [`PASSWORD`], as `palisade user
+    /// create` does. Call it before uploads start: opening the store clears its `.tmp`.
+    pub async fn create_users(&self, emails: &[&str]) {
+        let tools = palisade_app::admin_tools(self.config()).await.unwrap();
+        for email in emails {
+            tools.create_user(email, PASSWORD, false).await.unwrap();
+        }
+    }
+
+    /// A client signed in as `email`, with the CSRF token of its new session (read from the
+    /// sign-in form, then from a page after sign-in, since signing in changes the session id).
+    pub async fn member(&self, email: &str) -> Member {
+        let client = self.client();
+        let form = client.get(self.url("/login")).send().await.unwrap();
+        let token = csrf_token(&form.text().await.unwrap());
+        let resp = client
+            .post(self.url("/login"))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("email", email),
+                ("password", PASSWORD),
+                ("next", "/files"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "sign-in as {email}");
+        let page = client.get(self.url("/files")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let token = csrf_token(&page.text().await.unwrap());
+        Member {
+            client,
+            token,
+            email: email.to_owned(),
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await.unwrap();
@@ -128,4 +175,32 @@ impl TestApp {
             task.await.unwrap().unwrap();
         }
     }
+}
+
+/// The password of every test account.
+pub const PASSWORD: &str = "Lantern-Orbit-Quarry-4471";
+
+/// A signed-in client and the CSRF token of its session.
+pub struct Member {
+    pub client: reqwest::Client,
+    pub token: String,
+    pub email: String,
+}
+
+/// The first `csrf_token` hidden field of a page.
+pub fn csrf_token(html: &str) -> String {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = html.find(marker).expect("a csrf_token field") + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    unescape(&html[start..end])
+}
+
+/// Undoes minijinja's HTML escaping, to read URLs out of attributes.
+pub fn unescape(text: &str) -> String {
+    text.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
