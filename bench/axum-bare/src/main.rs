@@ -40,8 +40,9 @@ const TEMPLATES: [(&str, &str); 2] = [
     ("index.html", app_file!("templates", "index.html")),
 ];
 
-const STATIC_FILES: [(&str, &str); 2] = [
+const STATIC_FILES: [(&str, &str); 3] = [
     ("app.css", app_file!("static", "app.css")),
+    ("app.js", app_file!("static", "app.js")),
     ("favicon.svg", app_file!("static", "favicon.svg")),
 ];
 
