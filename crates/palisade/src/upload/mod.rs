@@ -577,10 +577,11 @@ fn contains_active_markup(bytes: &[u8]) -> bool {
         b"onerror=",
         b"onload=",
     ];
-    let lower: Vec<u8> = bytes.iter().map(u8::to_ascii_lowercase).collect();
+    let lower = bytes.to_ascii_lowercase();
+    // Vectorised substring search: uploads of any size pass through here chunk by chunk.
     MARKERS
         .iter()
-        .any(|m| lower.windows(m.len()).any(|w| w == *m))
+        .any(|m| memchr::memmem::find(&lower, m).is_some())
 }
 
 /// Finds markup anywhere in a stream, across chunk boundaries.
