@@ -252,28 +252,53 @@ async fn account_journey_in_chromium() {
 
 // ----- the file journey ----------------------------------------------------------------------
 
-/// Drop's file routes as documented for the `drop` branch: `GET/POST /files`, `/files/{id}`,
-/// `GET /search?q=`, share links `/s/{token}`, and upload progress from `static/app.js`. The
-/// selectors below are the contract this test expects from those pages; adjust them here if the
-/// templates name things differently.
+/// Drop's file pages as `templates/files.html`, `templates/file.html` and `static/app.js` render
+/// them: `GET/POST /files`, `/files/{id}`, `GET /search?q=`, `POST /files/{id}/share` (an address,
+/// or `action=link` for a share link) and share links `/s/{token}`.
 mod files_ui {
-    /// The upload form on `/files` and its file input.
-    pub(super) const UPLOAD_FORM: &str = "form[action='/files'][enctype='multipart/form-data']";
-    pub(super) const UPLOAD_INPUT: &str = "input[type=file]";
-    /// The progress bar `app.js` drives while the upload runs.
-    pub(super) const UPLOAD_PROGRESS: &str = "progress";
-    /// A link to a file's own page.
-    pub(super) const FILE_LINK: &str = "a[href^='/files/']";
-    /// The search form and its query field.
+    /// The upload form on `/files`, its file input and submit button.
+    pub(super) const UPLOAD_FORM: &str =
+        "form[action='/files'][enctype='multipart/form-data'][data-upload]";
+    pub(super) const UPLOAD_INPUT: &str = "input[type=file][name=file]";
+    /// The progress bar `app.js` drives while the upload runs, and the box holding it (hidden
+    /// until the upload starts).
+    pub(super) const UPLOAD_PROGRESS: &str = "[data-upload-status] progress[data-upload-progress]";
+    pub(super) const UPLOAD_STATUS: &str = "[data-upload-status]";
+    /// A file's title on its own page, and its file name there.
+    pub(super) const FILE_TITLE: &str = "main h1.file-title";
+    pub(super) const FILE_NAME: &str = "main dd.file-name";
+    /// A link to a file's own page in a list of files, and a row of that list.
+    pub(super) const FILE_LINK: &str = "main .files-list a[href^='/files/']";
+    pub(super) const FILE_ROW: &str = "main .files-list tbody tr";
+    /// The search form, its query field and the heading of the results.
     pub(super) const SEARCH_INPUT: &str = "form[action='/search'] input[name=q]";
-    /// The comment form on a file's page.
-    pub(super) const COMMENT_TEXT: &str = "form[action$='/comments'] textarea";
+    pub(super) const SEARCH_SUBMIT: &str = "form[action='/search'] button[type=submit]";
+    pub(super) const RESULTS_HEADING: &str = "main #files-heading";
+    /// The comment form on a file's page, and the comments shown.
+    pub(super) const COMMENT_TEXT: &str = "form[action$='/comments'] textarea[name=body]";
     pub(super) const COMMENT_SUBMIT: &str = "form[action$='/comments'] button[type=submit]";
-    /// Sharing with another user by address.
-    pub(super) const SHARE_EMAIL: &str = "form[action$='/share'] input[type=email]";
-    /// Creating a share link, and where the new link is shown.
-    pub(super) const LINK_FORM: &str = "form[action$='/links']";
-    pub(super) const SHARE_LINK: &str = "[href*='/s/'], input[value*='/s/']";
+    pub(super) const COMMENT_BODY: &str = "#comments article.comment .comment-body";
+    /// Sharing with another user by address: the share form without `action=link`.
+    pub(super) const SHARE_FORM: &str = "form[action$='/share']:not(:has(input[name=action]))";
+    pub(super) const SHARE_EMAIL: &str =
+        "form[action$='/share']:not(:has(input[name=action])) input[type=email][name=email]";
+    pub(super) const SHARED_WITH: &str = "main ul.plain li";
+    /// Creating a share link (the same route, `action=link`), and where the new link is shown.
+    pub(super) const LINK_FORM: &str =
+        "form[action$='/share']:has(input[type=hidden][name=action][value=link])";
+    pub(super) const SHARE_LINK: &str = "#links input.link-url[readonly][value*='/s/']";
+    /// The flash message a redirect leaves.
+    pub(super) const FLASH: &str = ".flash";
+}
+
+/// `/files/` followed by 32 lower-case hex digits: a file's own page.
+fn is_file_path(path: &str) -> bool {
+    path.strip_prefix("/files/").is_some_and(|id| {
+        id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,13 +332,33 @@ async fn file_sharing_journey_in_chromium() {
     run.step(&[&alice, &bob], "two users registered and signed in")
         .await;
 
-    // Upload a real PNG (the landing page as this browser renders it), watching the progress.
+    // Upload a real PNG (the landing page as this browser renders it). The progress bar is
+    // there, hidden, before the upload; app.js shows it, sends the form with XMLHttpRequest and
+    // opens the new file's page once the server answers.
     alice.goto(&app.url("/")).await;
     alice.wait_for("h1").await;
     let upload = run.screenshots.join("upload-report.png");
-    std::fs::write(&upload, alice.client.screenshot().await.unwrap()).unwrap();
+    let png = alice.client.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a real PNG");
+    std::fs::write(&upload, &png).unwrap();
     let file_name = "upload-report.png";
     alice.goto(&app.url("/files")).await;
+    alice.wait_text("main h1", "Files").await;
+    let bar = alice
+        .wait_for(&format!("{UPLOAD_FORM} {UPLOAD_PROGRESS}"))
+        .await;
+    assert_eq!(
+        bar.attr("max").await.unwrap().as_deref(),
+        Some("100"),
+        "the progress bar runs to 100"
+    );
+    let status = alice
+        .wait_for(&format!("{UPLOAD_FORM} {UPLOAD_STATUS}"))
+        .await;
+    assert!(
+        !status.is_displayed().await.unwrap(),
+        "the progress is hidden until an upload starts"
+    );
     let input = alice
         .wait_for(&format!("{UPLOAD_FORM} {UPLOAD_INPUT}"))
         .await;
@@ -324,48 +369,48 @@ async fn file_sharing_journey_in_chromium() {
     alice
         .click(&format!("{UPLOAD_FORM} button[type=submit]"))
         .await;
-    alice
-        .wait_until("the upload's progress bar reaches its end", || async {
-            let bars = alice
-                .client
-                .find_all(Locator::Css(UPLOAD_PROGRESS))
-                .await
-                .ok()?;
-            for bar in bars {
-                let value = bar.prop("value").await.ok()??;
-                let max = bar.prop("max").await.ok()??;
-                if value == max {
-                    return Some(());
-                }
-            }
-            None
+    let file_url = alice
+        .wait_until("the upload to open the new file's page", || async {
+            let url = alice.client.current_url().await.ok()?;
+            is_file_path(url.path()).then_some(url)
         })
         .await;
-    alice.wait_text("main", file_name).await;
-    alice.screenshot("files").await;
+    alice.wait_text(FILE_TITLE, file_name).await;
+    alice.wait_text(FILE_NAME, file_name).await;
+    alice.wait_text("main", "image/png").await;
+    alice
+        .wait_text("main .hash", &format!("{:x}", Sha256::digest(&png)))
+        .await;
+    alice.screenshot("file").await;
     run.step(&[&alice], "upload a file with progress").await;
 
-    // Search finds it.
+    // Search finds it, and the result opens the file's page.
     alice.goto(&app.url("/files")).await;
     alice.fill(SEARCH_INPUT, "upload-report").await;
+    alice.click(SEARCH_SUBMIT).await;
     alice
-        .click("form[action='/search'] button[type=submit]")
+        .wait_text(RESULTS_HEADING, "Files matching “upload-report”")
         .await;
     alice.assert_path("/search").await;
-    alice.wait_text("main", file_name).await;
+    alice.wait_count(FILE_ROW, 1, "one file matches").await;
+    alice.wait_text(FILE_ROW, file_name).await;
+    alice.click(FILE_LINK).await;
+    alice.wait_text(FILE_TITLE, file_name).await;
+    alice.assert_path(file_url.path()).await;
     run.step(&[&alice], "search for the file").await;
 
     // A comment with markup is shown as the text that was typed.
-    alice.click(FILE_LINK).await;
-    let file_url = alice.client.current_url().await.unwrap();
     let markup = "<b>bold</b> <img src=x onerror=alert(1)> <script>alert(2)</script>";
     alice.fill(COMMENT_TEXT, markup).await;
     alice.click(COMMENT_SUBMIT).await;
-    alice.wait_text("main", markup).await;
+    alice.wait_text(COMMENT_BODY, markup).await;
+    alice.assert_path(file_url.path()).await;
     assert!(
         alice
             .client
-            .find_all(Locator::Css("main b, main img[src=x]"))
+            .find_all(Locator::Css(
+                "main b, main img, main script, #comments script"
+            ))
             .await
             .unwrap()
             .is_empty(),
@@ -374,31 +419,86 @@ async fn file_sharing_journey_in_chromium() {
     run.step(&[&alice], "comment with markup renders as text")
         .await;
 
-    // Share with the second user, who then sees it.
+    // Share with the second user, who then sees it in their list, marked as shared.
     alice.fill(SHARE_EMAIL, friend.0).await;
     alice
-        .click("form[action$='/share'] button[type=submit]")
+        .click(&format!("{SHARE_FORM} button[type=submit]"))
         .await;
-    alice.wait_text("main", friend.0).await;
+    alice
+        .wait_text(FLASH, &format!("Shared with {}", friend.0))
+        .await;
+    alice.wait_text(SHARED_WITH, friend.0).await;
+    alice.assert_path(file_url.path()).await;
     bob.goto(&app.url("/files")).await;
-    bob.wait_text("main", file_name).await;
+    bob.wait_count(FILE_ROW, 1, "the shared file is listed")
+        .await;
+    bob.wait_text(FILE_ROW, file_name).await;
+    bob.wait_text(FILE_ROW, owner.0).await;
+    bob.wait_text(&format!("{FILE_ROW} .badge"), "shared").await;
+    bob.click(FILE_LINK).await;
+    bob.wait_text(FILE_TITLE, file_name).await;
+    bob.assert_path(file_url.path()).await;
+    bob.wait_text(COMMENT_BODY, markup).await;
+    assert!(
+        bob.client
+            .find_all(Locator::Css(&format!("{SHARE_FORM}, {LINK_FORM}")))
+            .await
+            .unwrap()
+            .is_empty(),
+        "only the owner shares the file"
+    );
     run.step(&[&alice, &bob], "share with a second user").await;
 
-    // A share link opens for someone who is not signed in.
-    alice.goto(file_url.as_str()).await;
+    // A share link works for someone who is not signed in: a third, empty profile is sent to
+    // sign in on the file's page, yet the link itself downloads the file, as an attachment,
+    // with no cookie at all.
     alice
         .click(&format!("{LINK_FORM} button[type=submit]"))
         .await;
+    alice.wait_text(FLASH, "The share link is ready").await;
+    alice.assert_path(file_url.path()).await;
     let link = alice.wait_for(SHARE_LINK).await;
-    let href = match link.attr("href").await.unwrap() {
-        Some(href) => href,
-        None => link.prop("value").await.unwrap().unwrap_or_default(),
-    };
+    let href = link.prop("value").await.unwrap().unwrap_or_default();
     let href = file_url.join(&href).unwrap();
+    assert_eq!(
+        href.origin(),
+        file_url.origin(),
+        "the link points at Drop itself: {href}"
+    );
+    assert!(href.path().starts_with("/s/"), "a share link: {href}");
     let stranger = run.browser("stranger").await;
-    stranger.goto(href.as_str()).await;
-    stranger.wait_text("main", file_name).await;
-    run.step(&[&alice, &stranger], "create and open a share link")
+    stranger.goto(file_url.as_str()).await;
+    stranger.wait_text("h1", "Sign in").await;
+    stranger.assert_not_in_page(file_name).await;
+    let response = app.raw_client().get(href.as_str()).send().await.unwrap();
+    assert_eq!(response.status(), 200, "the share link downloads: {href}");
+    let disposition = response
+        .headers()
+        .get(reqwest::header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment"),
+        "the share link serves an attachment: {disposition:?}"
+    );
+    assert!(
+        response
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .is_none(),
+        "a share link sets no cookie"
+    );
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        png.as_slice(),
+        "the share link serves the uploaded bytes"
+    );
+    alice.goto(file_url.as_str()).await;
+    alice
+        .wait_text("#links tbody tr td:nth-child(3)", "1")
+        .await;
+    run.step(&[&alice, &bob, &stranger], "create and use a share link")
         .await;
 
     for b in [alice, bob, stranger] {
