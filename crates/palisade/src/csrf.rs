@@ -1349,8 +1349,6 @@ mod tests {
 
 #[cfg(test)]
 mod layer_tests {
-    use std::sync::Mutex;
-
     use axum::Router;
     use axum::routing::post;
     use tower::ServiceExt as _;
@@ -1358,18 +1356,7 @@ mod layer_tests {
     use super::*;
     use crate::secret::{KeyRing, Purpose};
     use crate::session::{MemorySessionStore, SessionConfig, SessionLayer};
-
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::test_support::CapturedLogs;
 
     /// A cross-site post carries no `SameSite=Lax` cookie; if showing the refused form started
     /// a session, its cookie would replace the user's real one and sign them out from another
@@ -1414,16 +1401,7 @@ mod layer_tests {
 
     #[tokio::test]
     async fn a_refusal_is_logged_with_reason_method_and_route_but_never_the_token() {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let writer = {
-            let logs = logs.clone();
-            move || Capture(logs.clone())
-        };
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(writer)
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (logs, _guard) = CapturedLogs::start();
 
         let keys = KeyRing::generate();
         let app = Router::new()
@@ -1479,7 +1457,7 @@ mod layer_tests {
             StatusCode::FORBIDDEN
         );
 
-        let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+        let logs = logs.text();
         assert!(
             logs.contains("reason=\"cross-site\"") || logs.contains("reason=cross-site"),
             "{logs}"

@@ -51,4 +51,6 @@ pub mod secret;
 pub mod server;
 pub mod session;
 pub mod template;
+#[cfg(test)]
+mod test_support;
 pub mod upload;

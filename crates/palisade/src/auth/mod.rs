@@ -64,7 +64,6 @@ pub(crate) fn secs(duration: std::time::Duration) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use crate::auth::captcha::{self, Captcha, SqlUsedCaptchas};
@@ -76,33 +75,11 @@ mod tests {
     use crate::mail::Mailer;
     use crate::ratelimit::{MemoryRateLimiter, Throttle, ThrottleConfig};
     use crate::secret::KeyRing;
-
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::test_support::CapturedLogs;
 
     #[tokio::test]
     async fn logs_never_contain_passwords_hashes_tokens_codes_or_mail_bodies() {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let writer = {
-            let logs = logs.clone();
-            move || Capture(logs.clone())
-        };
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(writer)
-            .with_ansi(false)
-            .with_max_level(tracing::Level::TRACE)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (logs, _guard) = CapturedLogs::start();
 
         let pool = crate::db::connect_sqlite_memory().await.unwrap();
         crate::db::migrate(&pool).await.unwrap();
@@ -201,7 +178,7 @@ mod tests {
             .unwrap();
         secrets.push("SECRET-LINK-TOKEN".to_owned());
 
-        let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+        let logs = logs.text();
         assert!(
             logs.contains("token consumed") && logs.contains("sign-in throttled"),
             "{logs}"

@@ -16,6 +16,7 @@ use tower::ServiceExt as _;
 
 use super::*;
 use crate::secret::{KeyRing, Purpose};
+use crate::test_support::CapturedLogs;
 
 /// A store that counts calls and can be switched to failing.
 #[derive(Default)]
@@ -664,17 +665,7 @@ async fn rotating_the_key_ring_keeps_sessions_signed_by_the_old_key() {
 
 #[tokio::test]
 async fn logs_never_contain_cookie_values_or_ids() {
-    let buffer = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
-    let writer = {
-        let buffer = buffer.clone();
-        move || LogWriter(buffer.clone())
-    };
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(writer)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = CapturedLogs::start();
 
     let h = harness(short(200, 5000));
     let cookie = h.signed_in(1).await;
@@ -684,7 +675,7 @@ async fn logs_never_contain_cookie_values_or_ids() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     h.get("/who", &[&cookie]).await;
 
-    let logs = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("signed in") && logs.contains("expired"),
         "{logs}"
@@ -700,18 +691,6 @@ async fn logs_never_contain_cookie_values_or_ids() {
             !logs.contains(id) && !logs.contains(tag),
             "a cookie part leaked into the logs"
         );
-    }
-}
-
-struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
