@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Audit benchmark (issue 7): `palisade audit --active` against Drop, and wapiti3 against the
+# Audit benchmark: `palisade audit --active` against Drop, and wapiti3 against the
 # same running Drop, in one run, on 127.0.0.1 only.
 #
 # Needs an existing palisade binary; build it first:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 8: one command, one table. Drop (`palisade serve`, every layer on) against bare axum
+# One command, one table: Drop (`palisade serve`, every layer on) against bare axum
 # rendering the same template (the ceiling) and against the Flask stack (flask-talisman,
 # flask-seasurf, flask-login under gunicorn), then the sign-in storm and the memory check.
 #

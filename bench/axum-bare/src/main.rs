@@ -6,6 +6,10 @@
 //! for byte the landing page an anonymous visitor gets. What `palisade serve` spends on top of
 //! this is the cost of its security.
 //!
+//! For the upload benchmark it also has `POST /upload-sink`: the request body, unparsed,
+//! streamed to a temporary file in 256 KiB writes, fsynced and deleted. That is the transport and the disk with
+//! nothing of Drop's upload path (multipart parsing, type check, scan, quota, database).
+//!
 //! ```text
 //! axum-bare 127.0.0.1:9000                      # plain HTTP
 //! axum-bare 127.0.0.1:9443 cert.pem key.pem     # HTTPS (rustls, TLS 1.2 and 1.3)
@@ -18,15 +22,18 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum_server::tls_rustls::RustlsConfig;
+use http_body_util::BodyExt as _;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncWriteExt as _;
 
 /// The templates and static files of Drop, read from the app crate at build time.
 macro_rules! app_file {
@@ -91,6 +98,7 @@ fn router(env: Arc<Environment<'static>>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/upload-sink", post(upload_sink))
         .with_state(env)
 }
 
@@ -107,6 +115,41 @@ async fn index(State(env): State<Arc<Environment<'static>>>) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal error.\n").into_response()
         }
     }
+}
+
+/// Streams the body to a file in the temporary directory, fsyncs it, deletes it, and answers
+/// `201` with the number of bytes.
+async fn upload_sink(body: Body) -> Response {
+    match sink(body).await {
+        Ok(bytes) => (StatusCode::CREATED, format!("{bytes}\n")).into_response(),
+        Err(err) => {
+            eprintln!("axum-bare: upload sink failed: {err}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "upload failed\n").into_response()
+        }
+    }
+}
+
+async fn sink(mut body: Body) -> anyhow::Result<u64> {
+    let path = std::env::temp_dir().join(format!("axum-bare-upload-{}", std::process::id()));
+    // Gathered into 256 KiB writes, as Drop does: a tokio file write per 16 KiB HTTP/2 frame
+    // would make the thread hand-offs, not the disk, the limit.
+    let mut file =
+        tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::create(&path).await?);
+    let mut bytes = 0u64;
+    let written = async {
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                bytes += data.len() as u64;
+                file.write_all(&data).await?;
+            }
+        }
+        file.flush().await?;
+        file.get_ref().sync_all().await?;
+        anyhow::Ok(())
+    }
+    .await;
+    tokio::fs::remove_file(&path).await?;
+    written.map(|()| bytes)
 }
 
 /// The same environment settings as `palisade::template`: every template autoescapes as HTML,

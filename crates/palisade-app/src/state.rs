@@ -10,6 +10,7 @@ use palisade::auth::policy::PasswordPolicy;
 use palisade::auth::tokens::TokenStore;
 use palisade::auth::totp::TwoFactor;
 use palisade::auth::users::{SecurityEvents, UserStore};
+use palisade::db::ReadConnections;
 use palisade::mail::Mailer;
 use palisade::ratelimit::{MemoryRateLimiter, RateLimiter, Throttle, ThrottleConfig};
 use palisade::secret::KeyRing;
@@ -20,9 +21,21 @@ use sqlx::SqlitePool;
 
 use crate::config::AppConfig;
 
-/// The state shared by every handler. Cheap to clone.
+/// The state shared by every handler: one allocation, so a clone per request is a reference
+/// count, not twenty.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Services {
     /// The resolved configuration.
     pub config: Arc<AppConfig>,
     /// The key ring.
@@ -33,8 +46,6 @@ pub struct AppState {
     pub templates: Templates,
     /// The static files.
     pub assets: StaticAssets,
-    /// True when this process terminates TLS itself.
-    pub transport_is_tls: bool,
     /// The session store.
     pub session_store: Arc<dyn SessionStore>,
     /// Session settings.
@@ -69,7 +80,13 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -81,10 +98,18 @@ impl AppState {
     /// # Errors
     ///
     /// A template syntax error, an invalid setting, or an unwritable data directory.
-    pub fn new(config: Arc<AppConfig>, keys: KeyRing, db: SqlitePool) -> anyhow::Result<Self> {
+    /// `reads` serve the lookups every request makes (session, user, the account page's
+    /// events); see [`ReadConnections`].
+    pub fn new(
+        config: Arc<AppConfig>,
+        keys: KeyRing,
+        db: SqlitePool,
+        reads: ReadConnections,
+    ) -> anyhow::Result<Self> {
         let assets = crate::assets::static_assets();
         let templates = Templates::with_assets(crate::assets::templates(), assets.clone())?;
-        let session_store: Arc<dyn SessionStore> = Arc::new(SqliteSessionStore::new(db.clone()));
+        let session_store: Arc<dyn SessionStore> =
+            Arc::new(SqliteSessionStore::new(db.clone()).with_reads(reads.clone()));
         let session_config = SessionConfig {
             idle_timeout: config.session_idle_timeout,
             absolute_timeout: config.session_absolute_timeout,
@@ -107,9 +132,9 @@ impl AppState {
         let policy = PasswordPolicy::new().with_min_chars(config.password_min_chars)?;
         let limiter: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new());
         let files = FileStore::new(config.data_dir.join("files"))?;
-        Ok(Self {
-            users: UserStore::new(db.clone()),
-            events: SecurityEvents::new(db.clone()),
+        Ok(Self(Arc::new(Services {
+            users: UserStore::new(db.clone()).with_reads(reads.clone()),
+            events: SecurityEvents::new(db.clone()).with_reads(reads),
             tokens: TokenStore::new(db.clone()),
             two_factor: TwoFactor::new(db.clone(), "Drop")?,
             throttle: Throttle::new(MemoryRateLimiter::new(), ThrottleConfig::default()),
@@ -120,7 +145,6 @@ impl AppState {
             db,
             templates,
             assets,
-            transport_is_tls: true,
             session_store,
             session_config,
             sessions,
@@ -129,6 +153,6 @@ impl AppState {
             limiter,
             mailer,
             files,
-        })
+        })))
     }
 }

@@ -7,6 +7,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use palisade_app::{AppConfig, Settings};
 
+mod log_writer;
+
 /// Palisade: secure-by-default web applications.
 #[derive(Debug, Parser)]
 #[command(name = "palisade", version, about, propagate_version = true)]
@@ -153,7 +155,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => Settings::default(),
     };
     let config = AppConfig::resolve(args.settings.over(file))?;
-    // Dropping the guard flushes the log lines still queued.
+    // Dropping the guard flushes the log lines still buffered.
     let _log_guard = init_logging(config.log_json);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(palisade_app::run(config))
@@ -249,14 +251,16 @@ fn routes(args: &RoutesArgs) -> anyhow::Result<()> {
 
 /// Logs go to stderr through a background writer, so a slow terminal or pipe never stalls a
 /// request that logs.
-fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
+fn init_logging(json: bool) -> log_writer::FlushGuard<std::io::Stderr> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("PALISADE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let (writer, guard) = log_writer::buffered_stderr();
+    // Colour codes only for a person at a terminal, never into a file or a log collector.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer);
     if json {
         builder.json().init();

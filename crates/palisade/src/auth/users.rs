@@ -40,6 +40,7 @@ use sqlx::SqlitePool;
 
 use crate::auth::email::Email;
 use crate::auth::unix_now;
+use crate::db::ReadConnections;
 
 /// The most rows [`UserStore::list`] and the event queries return at once.
 pub const MAX_PAGE: u32 = 1000;
@@ -148,12 +149,21 @@ pub enum UserError {
 #[derive(Clone, Debug)]
 pub struct UserStore {
     pool: SqlitePool,
+    reads: Option<ReadConnections>,
 }
 
 impl UserStore {
     /// A store over `pool`, whose migrations have run ([`crate::db::migrate`]).
     pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self { pool, reads: None }
+    }
+
+    /// Looks accounts up by id through `reads` instead of the pool: the signed-in user is
+    /// loaded on every request.
+    #[must_use]
+    pub fn with_reads(mut self, reads: ReadConnections) -> Self {
+        self.reads = Some(reads);
+        self
     }
 
     /// The pool this store uses.
@@ -214,10 +224,11 @@ impl UserStore {
     /// [`UserError::Db`].
     pub async fn find_by_id(&self, id: i64) -> Result<Option<User>, UserError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM palisade_users WHERE id = ?");
-        let row = sqlx::query_as::<_, UserRow>(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let query = sqlx::query_as::<_, UserRow>(&sql).bind(id);
+        let row = match &self.reads {
+            Some(reads) => query.fetch_optional(&mut *reads.acquire().await?).await?,
+            None => query.fetch_optional(&self.pool).await?,
+        };
         Ok(row.map(User::from))
     }
 
@@ -555,12 +566,21 @@ struct EventRow {
 #[derive(Clone, Debug)]
 pub struct SecurityEvents {
     pool: SqlitePool,
+    reads: Option<ReadConnections>,
 }
 
 impl SecurityEvents {
     /// A log over `pool`, whose migrations have run ([`crate::db::migrate`]).
     pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self { pool, reads: None }
+    }
+
+    /// Reads a user's recent events through `reads` instead of the pool (an account page
+    /// shows them on every visit).
+    #[must_use]
+    pub fn with_reads(mut self, reads: ReadConnections) -> Self {
+        self.reads = Some(reads);
+        self
     }
 
     /// Appends `event` and logs it (at `warn` for [`EventKind::is_suspicious`] kinds).
@@ -614,14 +634,16 @@ impl SecurityEvents {
         user_id: i64,
         limit: u32,
     ) -> Result<Vec<SecurityEvent>, sqlx::Error> {
-        let rows = sqlx::query_as::<_, EventRow>(
+        let query = sqlx::query_as::<_, EventRow>(
             "SELECT id, user_id, kind, ip, user_agent, detail, created_at \
              FROM palisade_security_events WHERE user_id = ? ORDER BY id DESC LIMIT ?",
         )
         .bind(user_id)
-        .bind(i64::from(limit.clamp(1, MAX_PAGE)))
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(i64::from(limit.clamp(1, MAX_PAGE)));
+        let rows = match &self.reads {
+            Some(reads) => query.fetch_all(&mut *reads.acquire().await?).await?,
+            None => query.fetch_all(&self.pool).await?,
+        };
         Ok(to_events(rows))
     }
 

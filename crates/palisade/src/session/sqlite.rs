@@ -8,6 +8,8 @@ use sqlx::Row as _;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use time::OffsetDateTime;
 
+use crate::db::ReadConnections;
+
 use super::store::{ExpiryCutoff, SessionKey, SessionRecord, SessionStore, StoreError};
 
 const COLUMNS: &str = "key, user_id, data, created_at, last_seen, ip, user_agent";
@@ -18,24 +20,40 @@ const COLUMNS: &str = "key, user_id, data, created_at, last_seen, ip, user_agent
 #[derive(Clone, Debug)]
 pub struct SqliteSessionStore {
     pool: SqlitePool,
+    reads: Option<ReadConnections>,
 }
 
 impl SqliteSessionStore {
     /// A store on `pool`, whose database has the toolkit's migrations applied.
     pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self { pool, reads: None }
+    }
+
+    /// Loads sessions through `reads` instead of the pool: the lookup every request makes.
+    #[must_use]
+    pub fn with_reads(mut self, reads: ReadConnections) -> Self {
+        self.reads = Some(reads);
+        self
     }
 }
+
+const LOAD: &str = concat!(
+    "SELECT key, user_id, data, created_at, last_seen, ip, user_agent ",
+    "FROM palisade_sessions WHERE key = ?1"
+);
 
 #[async_trait]
 impl SessionStore for SqliteSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM palisade_sessions WHERE key = ?1");
-        let row = sqlx::query(&sql)
-            .bind(key.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::backend)?;
+        let query = sqlx::query(LOAD).bind(key.as_str());
+        let row = match &self.reads {
+            Some(reads) => match reads.acquire().await {
+                Ok(mut conn) => query.fetch_optional(&mut *conn).await,
+                Err(err) => Err(err),
+            },
+            None => query.fetch_optional(&self.pool).await,
+        }
+        .map_err(StoreError::backend)?;
         row.as_ref().map(decode).transpose()
     }
 
@@ -178,6 +196,59 @@ mod tests {
     }
 
     session_store_suite!(sqlite_store, store());
+
+    /// A file database (read connections need one), deleted when the store is dropped.
+    struct OnFile {
+        store: SqliteSessionStore,
+        _dir: tempfile::TempDir,
+    }
+
+    impl std::ops::Deref for OnFile {
+        type Target = SqliteSessionStore;
+
+        fn deref(&self) -> &SqliteSessionStore {
+            &self.store
+        }
+    }
+
+    async fn store_with_reads() -> OnFile {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::connect_sqlite(&dir.path().join("sessions.db"))
+            .await
+            .unwrap();
+        crate::db::migrate(&pool).await.unwrap();
+        let reads = ReadConnections::open(&pool, 2).await.unwrap();
+        OnFile {
+            store: SqliteSessionStore::new(pool).with_reads(reads),
+            _dir: dir,
+        }
+    }
+
+    // Loads go through the read connections, writes through the pool: every write must be
+    // seen by the next load (a revoked session must not load once more).
+    session_store_suite!(sqlite_store_with_read_connections, store_with_reads());
+
+    #[tokio::test]
+    async fn a_deleted_session_is_gone_for_every_read_connection_at_once() {
+        let store = store_with_reads().await;
+        let key = SessionKey::of_id("revoked");
+        store
+            .save(&SessionRecord::new(
+                key.clone(),
+                [127, 0, 0, 1].into(),
+                "ua",
+            ))
+            .await
+            .unwrap();
+        // Load often enough to use both read connections, each with a warm statement cache.
+        for _ in 0..4 {
+            assert!(store.load(&key).await.unwrap().is_some());
+        }
+        assert!(store.delete(&key).await.unwrap());
+        for _ in 0..4 {
+            assert!(store.load(&key).await.unwrap().is_none());
+        }
+    }
 
     #[tokio::test]
     async fn a_closed_pool_is_a_backend_error_not_an_empty_result() {

@@ -369,7 +369,10 @@ impl UploadPolicy {
         let stored_name = FileStore::random_name();
         let temp_path = self.store.root.join(".tmp").join(&stored_name);
         let mut guard = TempGuard(Some(temp_path.clone()));
-        let mut file = open_new(&temp_path).await?;
+        // Chunks arrive as the transport frames them (16 KiB on HTTP/2); every write to a
+        // tokio file is a hand-off to a blocking thread, so they are gathered first.
+        let mut file =
+            tokio::io::BufWriter::with_capacity(WRITE_BUFFER, open_new(&temp_path).await?);
         let mut size = 0u64;
         let mut head: Vec<u8> = Vec::with_capacity(SNIFF_LEN);
         let mut scanner = ActiveContentScanner::default();
@@ -396,7 +399,8 @@ impl UploadPolicy {
         if size == 0 && client_name.is_empty() {
             return Ok(None);
         }
-        file.sync_all().await?;
+        file.flush().await?;
+        file.get_ref().sync_all().await?;
         drop(file);
 
         let detected = detect(&head);
@@ -429,6 +433,9 @@ impl UploadPolicy {
         }))
     }
 }
+
+/// How many bytes of an upload are gathered before each write to its file.
+const WRITE_BUFFER: usize = 256 * 1024;
 
 async fn open_new(path: &Path) -> std::io::Result<tokio::fs::File> {
     let mut options = tokio::fs::OpenOptions::new();
