@@ -279,8 +279,10 @@ where
 impl Shared {
     fn apply(&self, response: &mut Response, nonce: &CspNonce) {
         let headers = response.headers_mut();
+        // Room for everything added below at once, instead of growing the map several times.
+        headers.reserve(self.fixed.len() + 2);
         headers.remove(header::SERVER);
-        headers.remove("x-powered-by");
+        headers.remove(&X_POWERED_BY);
         match &self.hsts {
             Some(hsts) => {
                 headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
@@ -289,24 +291,28 @@ impl Shared {
                 headers.remove(header::STRICT_TRANSPORT_SECURITY);
             }
         }
-        if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-            let csp = format!(
-                "{}'nonce-{}'{}",
-                self.csp_before,
-                nonce.as_str(),
-                self.csp_after
+        if let header::Entry::Vacant(slot) = headers.entry(header::CONTENT_SECURITY_POLICY) {
+            let mut csp = String::with_capacity(
+                self.csp_before.len() + self.csp_after.len() + nonce.as_str().len() + 8,
             );
+            csp.push_str(&self.csp_before);
+            csp.push_str("'nonce-");
+            csp.push_str(nonce.as_str());
+            csp.push('\'');
+            csp.push_str(&self.csp_after);
             if let Ok(v) = HeaderValue::from_str(&csp) {
-                headers.insert(header::CONTENT_SECURITY_POLICY, v);
+                slot.insert(v);
             }
         }
+        // A route that set its own value (see `relax`) keeps it.
         for (name, value) in &self.fixed {
-            if !headers.contains_key(name) {
-                headers.insert(name.clone(), value.clone());
-            }
+            headers.entry(name).or_insert_with(|| value.clone());
         }
     }
 }
+
+/// Frameworks' self-advertisement; never sent.
+static X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
 
 /// A route layer that sets `name: value` on its responses, replacing what
 /// [`SecureHeadersLayer`] would add.
