@@ -8,9 +8,12 @@
 //! - **Rehash on login.** [`Hasher::verify`] reports [`Verified::needs_rehash`] when a correct
 //!   password's hash was made with other parameters (or another algorithm); the caller then stores
 //!   [`Hasher::hash`] of the same password.
-//! - **No blocked runtime.** Hashing costs tens of milliseconds of CPU, so it runs in
-//!   [`tokio::task::spawn_blocking`], and at most one hash per CPU runs at once (a semaphore):
-//!   a burst of sign-ins queues instead of starving the blocking pool or the memory.
+//! - **No blocked runtime.** Hashing costs tens of milliseconds of CPU, so it runs on the
+//!   hasher's own threads, one per CPU, and at most one hash per thread runs at once (a
+//!   semaphore): a burst of sign-ins queues instead of starving the runtime or the memory. Each
+//!   argon2id hash takes its memory cost (19 MiB by default) from the allocator; on the same
+//!   few threads that memory is reused hash after hash, where tokio's blocking pool would spread
+//!   it over many threads' allocator arenas and keep hundreds of MiB after a burst.
 //! - **Equal timing for unknown accounts.** A sign-in for an address that has no account must take
 //!   as long as one with a wrong password, or the response time tells which addresses are
 //!   registered. [`Hasher::verify_dummy`] verifies against a hash of a random password made when
@@ -43,7 +46,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
@@ -208,6 +211,35 @@ struct Inner {
     argon2: Argon2<'static>,
     permits: Arc<Semaphore>,
     dummy_hash: String,
+    /// The hashing threads' queue; they stop when the last hasher is dropped.
+    queue: mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// `count` threads running the jobs sent to the returned queue, until it is dropped.
+fn start_threads(count: usize) -> Result<mpsc::Sender<Job>, PasswordError> {
+    let (queue, jobs) = mpsc::channel::<Job>();
+    let jobs = Arc::new(Mutex::new(jobs));
+    for n in 0..count {
+        let jobs = Arc::clone(&jobs);
+        std::thread::Builder::new()
+            .name(format!("password-hash-{n}"))
+            .spawn(move || {
+                loop {
+                    let next = match jobs.lock() {
+                        Ok(jobs) => jobs.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = next else { return };
+                    // A panicking job drops its answer channel (the caller sees a failed task);
+                    // the thread stays for the next one.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            })
+            .map_err(|err| PasswordError::Hashing(format!("starting a hashing thread: {err}")))?;
+    }
+    Ok(queue)
 }
 
 impl fmt::Debug for Hasher {
@@ -257,12 +289,14 @@ impl Hasher {
             "password hasher ready"
         );
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        let queue = start_threads(concurrency.max(1))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
                 argon2,
                 permits,
                 dummy_hash,
+                queue,
             }),
         })
     }
@@ -322,7 +356,7 @@ impl Hasher {
         }
     }
 
-    /// Runs `job` on the blocking pool once a permit is free. The permit moves into the job, so
+    /// Runs `job` on a hashing thread once a permit is free. The permit moves into the job, so
     /// a caller that gives up waiting (a closed connection) does not free it while the hash is
     /// still running.
     async fn run<T, F>(&self, job: F) -> Result<T, PasswordError>
@@ -335,14 +369,18 @@ impl Hasher {
             .await
             .map_err(|_| PasswordError::Task)?;
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
+        let (answer, outcome) = tokio::sync::oneshot::channel();
+        let task: Job = Box::new(move || {
             let outcome = job(&inner);
             drop(permit);
-            outcome
-        })
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "password hashing task failed");
+            let _ = answer.send(outcome);
+        });
+        if self.inner.queue.send(task).is_err() {
+            tracing::error!("the password hashing threads are gone");
+            return Err(PasswordError::Task);
+        }
+        outcome.await.map_err(|_| {
+            tracing::error!("password hashing task failed");
             PasswordError::Task
         })
     }
