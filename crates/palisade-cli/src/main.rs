@@ -156,7 +156,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let config = AppConfig::resolve(args.settings.over(file))?;
     // Dropping the guard flushes the log lines still buffered.
-    let _log_guard = init_logging(config.log_json);
+    let _log_guard = init_logging(config.log_json).context("starting the log writer")?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(palisade_app::run(config))
 }
@@ -249,14 +249,14 @@ fn routes(args: &RoutesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs go to stderr through a background writer, so a slow terminal or pipe never stalls a
-/// request that logs.
-fn init_logging(json: bool) -> log_writer::FlushGuard<std::io::Stderr> {
+/// Logs go to stderr in batches written by a thread of their own, so a slow terminal or pipe
+/// never stalls a request that logs (see `log_writer`).
+fn init_logging(json: bool) -> std::io::Result<log_writer::FlushGuard> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("PALISADE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let (writer, guard) = log_writer::buffered_stderr();
+    let (writer, guard) = log_writer::buffered_stderr()?;
     // Colour codes only for a person at a terminal, never into a file or a log collector.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -267,7 +267,7 @@ fn init_logging(json: bool) -> log_writer::FlushGuard<std::io::Stderr> {
     } else {
         builder.init();
     }
-    guard
+    Ok(guard)
 }
 
 #[cfg(test)]
