@@ -252,20 +252,33 @@ fn routes(args: &RoutesArgs) -> anyhow::Result<()> {
 /// Logs go to stderr in batches written by a thread of their own, so a slow terminal or pipe
 /// never stalls a request that logs (see `log_writer`).
 fn init_logging(json: bool) -> std::io::Result<log_writer::FlushGuard> {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("PALISADE_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // `target=level` lists (`info,sqlx=warn`): decided per call site once, with no work per
+    // span or event, unlike a filter that can also match span fields.
+    let from = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<Targets>().ok())
+    };
+    let filter = from("PALISADE_LOG")
+        .or_else(|| from("RUST_LOG"))
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_default(tracing::Level::INFO)
+                .with_target("sqlx", tracing::Level::WARN)
+        });
     let (writer, guard) = log_writer::buffered_stderr()?;
     // Colour codes only for a person at a terminal, never into a file or a log collector.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let format = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer);
+    let registry = tracing_subscriber::registry().with(filter);
     if json {
-        builder.json().init();
+        registry.with(format.json()).init();
     } else {
-        builder.init();
+        registry.with(format).init();
     }
     Ok(guard)
 }

@@ -1,6 +1,6 @@
 //! One log line per request, and a request id sent back as `X-Request-Id`.
 //!
-//! The line carries method, route, status, latency and the id. The route is the matched route
+//! The line carries method, route, status, latency in microseconds and the id. The route is the matched route
 //! template (`/verify/{token}`), never the raw path when a route matched, so tokens in paths and
 //! query strings never reach the logs. An unmatched path is logged without its query.
 //!
@@ -61,19 +61,24 @@ where
         let id = hex::encode(raw);
         req.extensions_mut().insert(RequestId(id.clone()));
         let method = req.method().clone();
-        let path = req.uri().path().chars().take(200).collect::<String>();
+        // Shares the request's buffer; the path is copied only if no route matched.
+        let uri = req.uri().clone();
         let span = tracing::info_span!("request", request_id = %id);
         let future = self.inner.call(req);
         Box::pin(
             async move {
                 let mut response = future.await?;
-                let route = response
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map_or(path, |m| m.as_str().to_owned());
+                let unmatched;
+                let route = match response.extensions().get::<MatchedPath>() {
+                    Some(matched) => matched.as_str(),
+                    None => {
+                        unmatched = uri.path().chars().take(200).collect::<String>();
+                        unmatched.as_str()
+                    }
+                };
                 let status = response.status().as_u16();
-                let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-                tracing::info!(%method, %route, status, latency_ms, "request");
+                let latency_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+                tracing::info!(%method, route, status, latency_us, "request");
                 if let Ok(value) = HeaderValue::from_str(&id) {
                     response.headers_mut().insert("x-request-id", value);
                 }
