@@ -704,12 +704,29 @@ async fn reset(
     if let Err(err) = state.sessions.revoke_all(user.id).await {
         return fault("ending sessions failed", &err);
     }
+    // The other links of earlier requests die with the old password: whoever saw one of
+    // those mails must not be able to take the account back.
+    if let Err(err) = revoke_reset_links(&state, user.id).await {
+        return fault("withdrawing reset links failed", &err);
+    }
     record(&page, event(&page, EventKind::PasswordReset).user(user.id)).await;
     page.flash(
         "ok",
         "Your password was changed and every session signed out. Sign in with the new password.",
     );
     see_other("/login")
+}
+
+/// Withdraws every unused password-reset link of the account.
+async fn revoke_reset_links(state: &AppState, user_id: i64) -> Result<u64, sqlx::Error> {
+    let withdrawn = state
+        .tokens
+        .revoke(TokenKind::PasswordReset, &Subject::User(user_id))
+        .await?;
+    if withdrawn > 0 {
+        tracing::info!(user_id, withdrawn, "unused password reset links withdrawn");
+    }
+    Ok(withdrawn)
 }
 
 fn reset_link_invalid(page: &Page) -> Response {
@@ -773,6 +790,61 @@ struct ChangePasswordForm {
     password: String,
 }
 
+/// The answer to a password typed again on a signed-in page (changing the password, turning
+/// two-factor sign-in off).
+enum Reauth {
+    Ok,
+    Wrong,
+    /// Too many wrong passwords: wait this many seconds.
+    Throttled(u64),
+    Failed(Response),
+}
+
+/// Checks `password` against the signed-in user's hash, throttled and recorded exactly like a
+/// sign-in and on the same counter, so a stolen session cookie gives no faster way to guess
+/// the password than the sign-in form.
+async fn reauthenticate(page: &Page, user: &User, password: &str, what: &'static str) -> Reauth {
+    let state = &page.state;
+    let key = Email::parse(&user.email).map_or_else(|_| user.email.to_lowercase(), |e| e.key());
+    match state.throttle.check(&key, page.ip.0).await {
+        Ok(d) if !d.allowed => {
+            record(
+                page,
+                event(page, EventKind::Throttled).user(user.id).detail(what),
+            )
+            .await;
+            return Reauth::Throttled(d.delay.as_secs().max(1));
+        }
+        Ok(_) => {}
+        Err(err) => return Reauth::Failed(fault("throttle failed", &err)),
+    }
+    let ok = match user.password_hash.as_deref() {
+        Some(hash) => match state.hasher.verify(password, hash).await {
+            Ok(v) => v.ok,
+            Err(err) => return Reauth::Failed(fault("verifying a password failed", &err)),
+        },
+        None => false,
+    };
+    if ok {
+        let _ = state.throttle.record_success(&key, page.ip.0).await;
+        Reauth::Ok
+    } else {
+        let _ = state.throttle.record_failure(&key, page.ip.0).await;
+        record(
+            page,
+            event(page, EventKind::SignInFailed)
+                .user(user.id)
+                .detail(what),
+        )
+        .await;
+        Reauth::Wrong
+    }
+}
+
+fn wait_message(seconds: u64) -> String {
+    format!("Too many wrong passwords. Please wait {seconds} seconds and try again.")
+}
+
 async fn change_password(
     SignedIn(page, user): SignedIn,
     Form(form): Form<ChangePasswordForm>,
@@ -782,25 +854,19 @@ async fn change_password(
         let events = Vec::<EventView>::new();
         page.render(status, "account.html", minijinja::context! { events => ser(&events), error => message, min_chars => page.state.policy.min_chars() })
     };
-    let ok = match user.password_hash.as_deref() {
-        Some(hash) => state
-            .hasher
-            .verify(&form.current_password, hash)
-            .await
-            .map(|v| v.ok)
-            .unwrap_or(false),
-        None => false,
-    };
-    if !ok {
-        let _ = state
-            .throttle
-            .record_failure(&format!("pw:{}", user.id), page.ip.0)
-            .await;
-        return fail(
-            &page,
-            StatusCode::FORBIDDEN,
-            "The current password is not right.",
-        );
+    match reauthenticate(&page, &user, &form.current_password, "password change").await {
+        Reauth::Ok => {}
+        Reauth::Wrong => {
+            return fail(
+                &page,
+                StatusCode::FORBIDDEN,
+                "The current password is not right.",
+            );
+        }
+        Reauth::Throttled(seconds) => {
+            return fail(&page, StatusCode::TOO_MANY_REQUESTS, &wait_message(seconds));
+        }
+        Reauth::Failed(response) => return response,
     }
     let email = Email::parse(&user.email).ok();
     if let Err(err) = state.policy.check(&form.password, email.as_ref()).await {
@@ -812,6 +878,9 @@ async fn change_password(
     };
     if let Err(err) = state.users.set_password(user.id, &hash).await {
         return fault("storing a password failed", &err);
+    }
+    if let Err(err) = revoke_reset_links(&state, user.id).await {
+        return fault("withdrawing reset links failed", &err);
     }
     // A new password ends every other session, and this one gets a new id.
     if let Some(current) = page.session.key()
@@ -1028,22 +1097,35 @@ async fn two_factor_change(
             see_other("/account/2fa")
         }
         "disable" => {
-            let ok = match user.password_hash.as_deref() {
-                Some(hash) => state
-                    .hasher
-                    .verify(&form.password, hash)
-                    .await
-                    .map(|v| v.ok)
-                    .unwrap_or(false),
-                None => false,
+            let (status, error) = match reauthenticate(
+                &page,
+                &user,
+                &form.password,
+                "turning two-factor off",
+            )
+            .await
+            {
+                Reauth::Ok => (StatusCode::OK, String::new()),
+                Reauth::Wrong => (
+                    StatusCode::FORBIDDEN,
+                    "The password is not right.".to_owned(),
+                ),
+                Reauth::Throttled(seconds) => {
+                    (StatusCode::TOO_MANY_REQUESTS, wait_message(seconds))
+                }
+                Reauth::Failed(response) => return response,
             };
-            if !ok {
+            if status != StatusCode::OK {
                 let remaining = state
                     .two_factor
                     .remaining_recovery_codes(user.id)
                     .await
                     .unwrap_or(0);
-                return page.render(StatusCode::FORBIDDEN, "two_factor.html", minijinja::context! { enabled => true, remaining, error => "The password is not right." });
+                return page.render(
+                    status,
+                    "two_factor.html",
+                    minijinja::context! { enabled => true, remaining, error },
+                );
             }
             if let Err(err) = state.users.clear_totp(user.id).await {
                 return fault("turning TOTP off failed", &err);

@@ -706,6 +706,125 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
     app.stop().await;
 }
 
+/// Asks for a reset link for rita@example.com and returns it.
+async fn request_reset(app: &TestApp, client: &Client) -> String {
+    let resp = app
+        .submit(
+            client,
+            "/password/forgot",
+            "/password/forgot",
+            &[("email", "rita@example.com")],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    app.link_in_mail("rita@example.com", "/password/reset/")
+}
+
+#[tokio::test]
+async fn every_unused_reset_link_dies_with_a_reset_or_a_password_change() {
+    let app = TestApp::start(settings("open")).await;
+    app.create_user("rita@example.com", PASSWORD, false).await;
+    let client = app.client();
+    let older = request_reset(&app, &client).await;
+    let newer = request_reset(&app, &client).await;
+    assert_ne!(older, newer);
+
+    let resp = app
+        .submit(&client, &newer, &newer, &[("password", NEW_PASSWORD)])
+        .await;
+    assert_eq!(resp.status(), 303);
+    let resp = app
+        .submit(
+            &client,
+            &older,
+            &older,
+            &[("password", "Taken back by the mail reader 7")],
+        )
+        .await;
+    assert_eq!(resp.status(), 400, "an older link outlived the reset");
+
+    // A link mailed before a password change dies with the change.
+    let before_change = request_reset(&app, &app.client()).await;
+    let here = app.signed_in("rita@example.com", NEW_PASSWORD).await;
+    let resp = app
+        .submit(
+            &here,
+            "/account",
+            "/account/password",
+            &[("current_password", NEW_PASSWORD), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let resp = app
+        .submit(
+            &client,
+            &before_change,
+            &before_change,
+            &[("password", "Taken back by the mail reader 7")],
+        )
+        .await;
+    assert_eq!(resp.status(), 400, "a link outlived the password change");
+    let resp = app
+        .sign_in(&app.client(), "rita@example.com", PASSWORD)
+        .await;
+    assert_eq!(resp.status(), 303);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn passwords_typed_on_signed_in_pages_are_throttled_with_the_sign_in_form() {
+    let app = TestApp::start(settings("open")).await;
+    app.create_user("sven@example.com", PASSWORD, false).await;
+    // Someone holding a stolen session cookie guesses the password on the account page.
+    let thief = app.signed_in("sven@example.com", PASSWORD).await;
+    for i in 1..=5 {
+        let resp = app
+            .submit(
+                &thief,
+                "/account",
+                "/account/password",
+                &[
+                    ("current_password", &format!("guess number {i}")),
+                    ("password", NEW_PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), 403, "guess {i}");
+    }
+    // Now even the right password waits, on this page, on the two-factor page, and at sign-in.
+    let resp = app
+        .submit(
+            &thief,
+            "/account",
+            "/account/password",
+            &[("current_password", PASSWORD), ("password", NEW_PASSWORD)],
+        )
+        .await;
+    assert_eq!(resp.status(), 429);
+    assert!(body(resp).await.contains("Too many wrong passwords"));
+    let resp = app
+        .submit(
+            &thief,
+            "/account/2fa",
+            "/account/2fa",
+            &[("action", "disable"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(resp.status(), 429);
+    let resp = app
+        .sign_in(&app.client(), "sven@example.com", PASSWORD)
+        .await;
+    assert_eq!(resp.status(), 429, "the sign-in form shares the counter");
+
+    // Each wrong guess is in the account's security log.
+    let (_, html) = app.page(&thief, "/account").await;
+    assert!(
+        html.matches("<td>password change</td>").count() >= 5,
+        "the failed checks are not in the security log:\n{html}"
+    );
+    app.stop().await;
+}
+
 // ----- two-factor ---------------------------------------------------------------------------
 
 /// The text of the element with `id`.
