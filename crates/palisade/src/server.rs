@@ -3,6 +3,14 @@
 //! [`Server`] takes listeners that are already bound (so tests can bind `127.0.0.1:0` and read
 //! the port back) and serves until the shutdown future resolves, then lets in-flight requests
 //! finish within a grace period.
+//!
+//! Slow clients are cut off: a new connection's first request must arrive within
+//! [`CLIENT_TIMEOUT`] after the TLS handshake (which has its own limit of 10 seconds), and on
+//! HTTP/1.1 every later request's headers within [`CLIENT_TIMEOUT`] of the connection being
+//! ready for them, which also closes a kept-alive connection idle for that long: a client that
+//! opens connections and trickles or withholds its requests cannot hold them open. HTTP/2
+//! connections are pinged every [`CLIENT_TIMEOUT`] and closed when a ping goes unanswered; an
+//! HTTP/2 client that answers pings may keep an idle connection, at the cost of one socket.
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -12,12 +20,18 @@ use std::time::Duration;
 use axum::Router;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto::Builder as AutoBuilder;
 use rustls::ServerConfig;
 
 use crate::https::RedirectToHttps;
 
 /// How long in-flight requests may run on after shutdown begins.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// How long a client may take to send a request's headers, or leave a kept-alive connection
+/// idle; see the [module docs](self).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the main listener speaks.
 #[derive(Clone, Debug)]
@@ -34,6 +48,7 @@ pub struct Server {
     main: TcpListener,
     transport: Transport,
     redirect: Option<(TcpListener, RedirectToHttps)>,
+    client_timeout: Duration,
 }
 
 impl Server {
@@ -43,7 +58,14 @@ impl Server {
             main,
             transport,
             redirect: None,
+            client_timeout: CLIENT_TIMEOUT,
         }
+    }
+
+    /// Uses `timeout` instead of [`CLIENT_TIMEOUT`] (at least one second).
+    pub fn with_client_timeout(mut self, timeout: Duration) -> Self {
+        self.client_timeout = timeout.max(Duration::from_secs(1));
+        self
     }
 
     /// Also answers plain HTTP on `listener` with redirects.
@@ -83,19 +105,29 @@ impl Server {
         let main = match self.transport {
             Transport::Tls(config) => {
                 let tls = RustlsConfig::from_config(config);
-                let server = axum_server::from_tcp_rustls(self.main, tls)?.handle(handle.clone());
+                let mut server = axum_server::from_tcp_rustls(self.main, tls)?
+                    .handle(handle.clone())
+                    .first_request_timeout(self.client_timeout);
+                limit_slow_clients(server.http_builder(), self.client_timeout);
                 tokio::spawn(async move { server.serve(make).await })
             }
             Transport::BehindTlsProxy => {
-                let server = axum_server::from_tcp(self.main)?.handle(handle.clone());
+                let mut server = axum_server::from_tcp(self.main)?
+                    .handle(handle.clone())
+                    .first_request_timeout(self.client_timeout);
+                limit_slow_clients(server.http_builder(), self.client_timeout);
                 tokio::spawn(async move { server.serve(make).await })
             }
         };
+        let client_timeout = self.client_timeout;
         let redirect = self.redirect.map(|(listener, redirect)| {
             let handle = handle.clone();
             let make = redirect.router().into_make_service();
             async move {
-                let server = axum_server::from_tcp(listener)?.handle(handle);
+                let mut server = axum_server::from_tcp(listener)?
+                    .handle(handle)
+                    .first_request_timeout(client_timeout);
+                limit_slow_clients(server.http_builder(), client_timeout);
                 server.serve(make).await
             }
         });
@@ -114,6 +146,19 @@ impl Server {
         }
         joined
     }
+}
+
+/// The time limits of [`Server`]'s connections; see the [module docs](self).
+fn limit_slow_clients(builder: &mut AutoBuilder<TokioExecutor>, timeout: Duration) {
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(timeout)
+        .keep_alive_timeout(timeout);
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -137,5 +182,94 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    /// A plain-HTTP server answering `GET /`, stopped when the returned sender is dropped.
+    fn start(client_timeout: Duration) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server =
+            Server::new(listener, Transport::BehindTlsProxy).with_client_timeout(client_timeout);
+        let addr = server.main_addr().unwrap();
+        let app = Router::new().route("/", get(|| async { "ok" }));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.serve(app, async move {
+            let _ = stopped.await;
+        }));
+        (addr, stop)
+    }
+
+    /// Whether the server closes the connection within `limit` (whatever it sends first).
+    async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+        let mut buf = [0u8; 1024];
+        tokio::time::timeout(limit, async {
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    return;
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_client_withholding_the_end_of_its_headers_is_cut_off() {
+        let (addr, _stop) = start(Duration::from_secs(1));
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+            .await
+            .unwrap();
+        assert!(closed_within(&mut stream, Duration::from_secs(5)).await);
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_never_sends_a_request_is_cut_off() {
+        let (addr, _stop) = start(Duration::from_secs(1));
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        assert!(closed_within(&mut stream, Duration::from_secs(5)).await);
+    }
+
+    #[tokio::test]
+    async fn an_idle_kept_alive_connection_is_closed_and_a_busy_one_is_not() {
+        let (addr, _stop) = start(Duration::from_secs(1));
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut buf = [0u8; 1024];
+        // Requests closer together than the limit keep the connection, for longer than it.
+        for _ in 0..4 {
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .await
+                .unwrap();
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(
+                String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+                "{}",
+                String::from_utf8_lossy(&buf[..n])
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert!(closed_within(&mut stream, Duration::from_secs(5)).await);
+    }
+
+    #[tokio::test]
+    async fn with_the_default_limit_a_pause_of_seconds_is_allowed() {
+        let (addr, _stop) = start(CLIENT_TIMEOUT);
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        assert!(!closed_within(&mut stream, Duration::from_secs(2)).await);
+        stream.write_all(b"Host: localhost\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     }
 }
