@@ -9,6 +9,11 @@
 //! and [`MAX_PENDING`] bytes are waiting, further lines are dropped and counted, and the count is
 //! written as soon as the output moves again. [`FlushGuard`] writes whatever is left when it is
 //! dropped.
+//!
+//! Each event arrives as one line. Control characters inside it (a newline, a carriage return,
+//! an escape sequence in a logged header or report field) are written escaped (`\n`, `\x1b`),
+//! so no request can forge a log line or drive the terminal of whoever reads the log. Colour
+//! codes of the formatter itself are kept when the output is a terminal.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -50,6 +55,8 @@ impl Shared {
 /// The writer to hand to `tracing_subscriber::fmt().with_writer(…)`.
 pub(crate) struct Buffered {
     shared: Arc<Shared>,
+    /// Whether the formatter writes colour codes (escape characters are then kept).
+    ansi: bool,
 }
 
 /// Stops the flusher thread, after it has written everything, when dropped; keep it alive in
@@ -59,15 +66,17 @@ pub(crate) struct FlushGuard {
     flusher: Option<JoinHandle<()>>,
 }
 
-/// A buffered standard error and the guard that flushes it.
-pub(crate) fn buffered_stderr() -> io::Result<(Buffered, FlushGuard)> {
-    buffered(io::stderr(), FLUSH_EVERY)
+/// A buffered standard error and the guard that flushes it; `ansi` when the formatter writes
+/// colour codes.
+pub(crate) fn buffered_stderr(ansi: bool) -> io::Result<(Buffered, FlushGuard)> {
+    buffered(io::stderr(), FLUSH_EVERY, ansi)
 }
 
 /// `out`, written by a flusher thread at least every `interval`.
 pub(crate) fn buffered<W: Write + Send + 'static>(
     out: W,
     interval: Duration,
+    ansi: bool,
 ) -> io::Result<(Buffered, FlushGuard)> {
     let shared = Arc::new(Shared {
         pending: Mutex::new(Pending::default()),
@@ -82,6 +91,7 @@ pub(crate) fn buffered<W: Write + Send + 'static>(
     Ok((
         Buffered {
             shared: shared.clone(),
+            ansi,
         },
         FlushGuard {
             shared,
@@ -143,6 +153,7 @@ pub(crate) struct LineWriter<'a> {
     shared: &'a Shared,
     pending: MutexGuard<'a, Pending>,
     urgent: bool,
+    ansi: bool,
 }
 
 impl Write for LineWriter<'_> {
@@ -150,13 +161,40 @@ impl Write for LineWriter<'_> {
         if self.pending.bytes.len() + buf.len() > MAX_PENDING {
             self.pending.dropped += 1;
         } else {
-            self.pending.bytes.extend_from_slice(buf);
+            append_escaped(&mut self.pending.bytes, buf, self.ansi);
         }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// Appends one formatted line, its final newline kept and every other control character
+/// escaped (escape characters kept when `ansi`).
+fn append_escaped(out: &mut Vec<u8>, line: &[u8], ansi: bool) {
+    let (body, newline) = match line.split_last() {
+        Some((b'\n', body)) => (body, true),
+        _ => (line, false),
+    };
+    let needs_escape = |b: u8| (b < 0x20 && b != b'\t' && !(ansi && b == 0x1b)) || b == 0x7f;
+    if body.iter().any(|&b| needs_escape(b)) {
+        for &b in body {
+            match b {
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b if needs_escape(b) => {
+                    let _ = write!(out, "\\x{b:02x}");
+                }
+                b => out.push(b),
+            }
+        }
+    } else {
+        out.extend_from_slice(body);
+    }
+    if newline {
+        out.push(b'\n');
     }
 }
 
@@ -177,6 +215,7 @@ impl<'a> MakeWriter<'a> for Buffered {
             shared: &self.shared,
             pending: self.shared.pending(),
             urgent: false,
+            ansi: self.ansi,
         }
     }
 
@@ -186,6 +225,7 @@ impl<'a> MakeWriter<'a> for Buffered {
             pending: self.shared.pending(),
             // Levels order by verbosity: WARN and ERROR compare below INFO.
             urgent: *meta.level() <= Level::WARN,
+            ansi: self.ansi,
         }
     }
 }
@@ -251,7 +291,7 @@ mod tests {
     fn info_lines_wait_for_the_interval_and_a_warning_sends_them_at_once() {
         let sink = Sink::default();
         // An interval longer than the test: only a warning or the guard can get lines out.
-        let (writer, guard) = buffered(sink.clone(), Duration::from_secs(3600)).unwrap();
+        let (writer, guard) = buffered(sink.clone(), Duration::from_secs(3600), false).unwrap();
         tracing::subscriber::with_default(subscriber(writer), || {
             tracing::info!("first request");
             std::thread::sleep(Duration::from_millis(100));
@@ -273,7 +313,7 @@ mod tests {
     #[test]
     fn the_flusher_writes_buffered_lines_within_its_interval() {
         let sink = Sink::default();
-        let (writer, _guard) = buffered(sink.clone(), Duration::from_millis(20)).unwrap();
+        let (writer, _guard) = buffered(sink.clone(), Duration::from_millis(20), false).unwrap();
         tracing::subscriber::with_default(subscriber(writer), || {
             tracing::info!("quiet line");
         });
@@ -284,7 +324,7 @@ mod tests {
     fn a_stalled_output_never_blocks_the_logging_thread_and_drops_are_counted() {
         let sink = Sink::default();
         sink.stall(true);
-        let (writer, guard) = buffered(sink.clone(), Duration::from_millis(10)).unwrap();
+        let (writer, guard) = buffered(sink.clone(), Duration::from_millis(10), false).unwrap();
         let line = "x".repeat(1000);
         let started = Instant::now();
         tracing::subscriber::with_default(subscriber(writer), || {
@@ -300,5 +340,32 @@ mod tests {
         sink.stall(false);
         sink.wait_for("log lines were dropped while the log output was stalled");
         drop(guard);
+    }
+
+    #[test]
+    fn a_logged_value_cannot_forge_a_line_or_reach_the_terminal() {
+        let sink = Sink::default();
+        let (writer, guard) = buffered(sink.clone(), Duration::from_millis(10), false).unwrap();
+        tracing::subscriber::with_default(subscriber(writer), || {
+            let directive =
+                "script-src\n2026-12-04T20:26:00Z  WARN forged: sign_in_ok\r\x1b[31m\x07";
+            tracing::warn!(directive = %directive, "content security policy violation reported");
+        });
+        drop(guard);
+        let text = sink.text();
+        assert_eq!(text.matches('\n').count(), 1, "{text:?}");
+        assert!(text.ends_with('\n'));
+        assert!(!text.contains('\r') && !text.contains('\x1b') && !text.contains('\x07'));
+        assert!(text.contains("script-src\\n2026"), "{text:?}");
+    }
+
+    #[test]
+    fn escaping_keeps_plain_lines_and_colour_codes_on_a_terminal() {
+        let mut out = Vec::new();
+        append_escaped(&mut out, b"plain\tline\n", false);
+        assert_eq!(out, b"plain\tline\n");
+        out.clear();
+        append_escaped(&mut out, b"\x1b[2mdim\x1b[0m a\nb\n", true);
+        assert_eq!(out, b"\x1b[2mdim\x1b[0m a\\nb\n");
     }
 }

@@ -269,10 +269,11 @@ fn init_logging(json: bool) -> std::io::Result<log_writer::FlushGuard> {
                 .with_default(tracing::Level::INFO)
                 .with_target("sqlx", tracing::Level::WARN)
         });
-    let (writer, guard) = log_writer::buffered_stderr()?;
     // Colour codes only for a person at a terminal, never into a file or a log collector.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !json;
+    let (writer, guard) = log_writer::buffered_stderr(ansi)?;
     let format = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(ansi)
         .with_writer(writer);
     let registry = tracing_subscriber::registry().with(filter);
     if json {

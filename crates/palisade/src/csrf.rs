@@ -514,7 +514,7 @@ where
             return Box::pin(inner.call(req));
         }
         if shared.config.is_exempt(&method, req.uri().path()) {
-            tracing::trace!(%method, route = %req.uri().path(), "CSRF check skipped: exempt route");
+            tracing::trace!(%method, route = %crate::request_log::loggable_path(req.uri().path()), "CSRF check skipped: exempt route");
             return Box::pin(inner.call(req));
         }
 
@@ -785,7 +785,7 @@ async fn check(shared: &CsrfShared, parts: &Parts, body: Body) -> Result<Body, F
     if !verify_token(&candidates, &token) {
         return Err(fail(CsrfReason::TokenInvalid));
     }
-    tracing::trace!(method = %parts.method, route = %parts.uri.path(), "CSRF check passed");
+    tracing::trace!(method = %parts.method, route = %crate::request_log::loggable_path(parts.uri.path()), "CSRF check passed");
     Ok(body)
 }
 
@@ -1007,7 +1007,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 async fn reject(shared: Arc<CsrfShared>, parts: Parts, failure: Failure) -> Response {
     let Failure { reason, fields } = failure;
-    let route: String = parts.uri.path().chars().take(200).collect();
+    // Runs before routing, so there is no route template: a reset or share token in the path
+    // must not reach the log.
+    let route = crate::request_log::loggable_path(parts.uri.path());
     tracing::warn!(reason = reason.as_str(), method = %parts.method, route = %route, "CSRF check refused the request");
 
     let status = reason.status();

@@ -2,7 +2,9 @@
 //!
 //! The line carries method, route, status, latency in microseconds and the id. The route is the matched route
 //! template (`/verify/{token}`), never the raw path when a route matched, so tokens in paths and
-//! query strings never reach the logs. An unmatched path is logged without its query.
+//! query strings never reach the logs. An unmatched path (a token link with a slash appended,
+//! say) is logged through [`loggable_path`]: without its query, and with every segment long
+//! enough to be a token replaced by `…`.
 //!
 //! The id is always made here: a client-sent `X-Request-Id` is ignored, so logs cannot be
 //! poisoned with forged ids.
@@ -72,7 +74,7 @@ where
                 let route = match response.extensions().get::<MatchedPath>() {
                     Some(matched) => matched.as_str(),
                     None => {
-                        unmatched = uri.path().chars().take(200).collect::<String>();
+                        unmatched = loggable_path(uri.path());
                         unmatched.as_str()
                     }
                 };
@@ -89,6 +91,27 @@ where
     }
 }
 
+/// Segments this long are taken for tokens by [`loggable_path`].
+const TOKEN_LIKE_CHARS: usize = 20;
+
+/// `path` fit for a log line when no route template is known: each segment of 20 characters or
+/// more (a token, a signed link) becomes `…`, and the result has at most 200 characters.
+pub fn loggable_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.chars().count() >= TOKEN_LIKE_CHARS {
+                "…"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+        .chars()
+        .take(200)
+        .collect()
+}
+
 /// Copies the matched route into the response extensions so [`RequestLogLayer`] can log the
 /// route template instead of the raw path. Install with `Router::route_layer`.
 pub async fn remember_route(req: Request, next: axum::middleware::Next) -> Response {
@@ -98,4 +121,22 @@ pub async fn remember_route(req: Request, next: axum::middleware::Next) -> Respo
         response.extensions_mut().insert(m);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_like_segments_never_reach_the_log() {
+        let token = "2fab8e4d9c0b.PUvTCPk6NJlmwClFsyMg34NYVh2PQuea9c7FMKSwEWQ";
+        assert_eq!(loggable_path(&format!("/s/{token}/")), "/s/…/");
+        assert_eq!(
+            loggable_path(&format!("/password/reset/{token}/extra")),
+            "/password/reset/…/extra"
+        );
+        assert_eq!(loggable_path("/files/42/delete"), "/files/42/delete");
+        assert_eq!(loggable_path("/"), "/");
+        assert!(loggable_path(&"/a".repeat(500)).chars().count() <= 200);
+    }
 }
