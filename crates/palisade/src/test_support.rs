@@ -21,7 +21,15 @@ impl CapturedLogs {
             .with_ansi(false)
             .with_max_level(tracing::Level::TRACE)
             .finish();
-        (Self(buffer), tracing::subscriber::set_default(subscriber))
+        // With a single live dispatcher, tracing decides a call site's interest from the
+        // default of whichever thread reaches it first: another test's thread, with no
+        // subscriber, would cache "never" for everyone. A second dispatcher kept alive for the
+        // whole run makes it ask every dispatcher instead.
+        static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+        let guard = tracing::subscriber::set_default(subscriber);
+        tracing::callsite::rebuild_interest_cache();
+        (Self(buffer), guard)
     }
 
     /// What was logged so far.
