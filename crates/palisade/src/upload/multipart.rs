@@ -265,7 +265,7 @@ fn parse_headers(raw: &[u8], limits: &Limits) -> Result<PartHeaders, UploadError
                 return Err(UploadError::Malformed("duplicate Content-Disposition"));
             }
             disposition = true;
-            let mut params = value.split(';').map(str::trim);
+            let mut params = split_parameters(value).into_iter();
             if !params
                 .next()
                 .is_some_and(|kind| kind.eq_ignore_ascii_case("form-data"))
@@ -300,6 +300,32 @@ fn parse_headers(raw: &[u8], limits: &Limits) -> Result<PartHeaders, UploadError
     Ok(headers)
 }
 
+/// `value` split at the semicolons outside double-quoted strings (a browser sends a `;` in a
+/// file name as it is: `filename="notes; draft.txt"`), each piece trimmed.
+fn split_parameters(value: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => {
+                pieces.push(value[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(value[start..].trim());
+    pieces
+}
+
 fn unquote(value: &str) -> String {
     match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
         Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
@@ -309,7 +335,7 @@ fn unquote(value: &str) -> String {
 
 /// The boundary of a `multipart/form-data` content type, if it is one.
 pub fn boundary(content_type: &str) -> Option<String> {
-    let mut params = content_type.split(';').map(str::trim);
+    let mut params = split_parameters(content_type).into_iter();
     if !params.next()?.eq_ignore_ascii_case("multipart/form-data") {
         return None;
     }
@@ -481,5 +507,34 @@ mod tests {
         );
         assert_eq!(boundary("application/json"), None);
         assert_eq!(boundary("multipart/form-data"), None);
+    }
+
+    #[test]
+    fn a_semicolon_inside_a_quoted_file_name_is_part_of_the_name() {
+        let limits = Limits::default();
+        let headers = |filename: &str| {
+            parse_headers(
+                format!(
+                    "Content-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+                )
+                .as_bytes(),
+                &limits,
+            )
+            .unwrap()
+        };
+        assert_eq!(headers("a;b.txt").filename.as_deref(), Some("a;b.txt"));
+        assert_eq!(
+            headers("notes; draft.txt").filename.as_deref(),
+            Some("notes; draft.txt")
+        );
+        assert_eq!(
+            headers("evil.png;.exe").filename.as_deref(),
+            Some("evil.png;.exe")
+        );
+        assert_eq!(
+            headers(r#"say \"hi\"; x.txt"#).filename.as_deref(),
+            Some(r#"say "hi"; x.txt"#)
+        );
+        assert_eq!(headers("a;b.txt").name, "file");
     }
 }
