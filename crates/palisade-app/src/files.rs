@@ -20,6 +20,7 @@ use axum::{Form, Json, Router};
 use palisade::auth::email::Email;
 use palisade::auth::users::User;
 use palisade::secret::Purpose;
+use palisade::text::user_text;
 use palisade::upload::{Limits, StoredFile, UploadError, UploadPolicy, download_response};
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
@@ -440,8 +441,8 @@ async fn receive(
             .map_or("", |v| v.trim())
             .to_owned()
     };
-    let mut title = field("title");
-    let description = field("description");
+    let mut title = user_text(&field("title"), false);
+    let description = user_text(&field("description"), true);
     if title.chars().count() > MAX_TITLE {
         return Err(Refused::bad_request(format!(
             "The title is at most {MAX_TITLE} characters."
@@ -769,7 +770,8 @@ async fn comment(
         Ok(None) => return not_found(&page),
         Err(err) => return fault("loading a file failed", &err),
     };
-    let body = form.body.trim();
+    let body = user_text(&form.body, true);
+    let body = body.as_str();
     let problem = if body.is_empty() {
         Some("Write something before posting a comment.".to_owned())
     } else if body.chars().count() > MAX_COMMENT {

@@ -1035,6 +1035,8 @@ async fn comments_and_titles_render_inert() {
         "<script>alert(1)</script>",
         "\"><img src=x onerror=alert(1)>",
         "<a href=\"javascript:alert(1)\">click</a> javascript:alert(2)",
+        // A direction override and control characters, which escaping leaves alone.
+        "report\u{202E}gnp.exe\u{0}\u{1b}[31m end",
     ] {
         let resp = post_form(&alice, &app, &path, &[("body", body)]).await;
         assert_eq!(resp.status(), 303, "{body}");
@@ -1052,6 +1054,11 @@ async fn comments_and_titles_render_inert() {
     assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
     assert!(html.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"));
     assert!(html.contains("&lt;script&gt;alert(&#x27;title&#x27;)"));
+    assert!(
+        html.contains("reportgnp.exe[31m end"),
+        "controls were not removed"
+    );
+    assert!(!html.contains('\u{202E}') && !html.contains('\u{0}') && !html.contains('\u{1b}'));
     // Every script on the page is the app's own, with the nonce.
     let tags: Vec<&str> = html
         .split("<script")

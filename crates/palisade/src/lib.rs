@@ -53,4 +53,5 @@ pub mod session;
 pub mod template;
 #[cfg(test)]
 mod test_support;
+pub mod text;
 pub mod upload;

@@ -41,6 +41,8 @@ use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
 
+use crate::text::is_bidi_control;
+
 pub use self::multipart::{MultipartReader, PartHeaders, boundary};
 
 /// Size and count limits, all enforced while the body streams in.
@@ -662,10 +664,6 @@ pub fn display_name(raw: &str) -> String {
     } else {
         cleaned
     }
-}
-
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A safe download response for a stored file: `Content-Disposition: attachment` (or `inline`
