@@ -815,8 +815,9 @@ struct ShareForm {
     max_downloads: String,
 }
 
-/// `POST /files/{id}/share`: share with an address (`email`), or create a share link
-/// (`action=link`, optional `expires` and `max_downloads`).
+/// `POST /files/{id}/share`: share with an address (`email`), stop sharing with one
+/// (`action=unshare`, `email`), or create a share link (`action=link`, optional `expires` and
+/// `max_downloads`).
 async fn share(
     SignedIn(page, user): SignedIn,
     Path(id): Path<String>,
@@ -827,11 +828,36 @@ async fn share(
         Ok(None) => return not_found(&page),
         Err(err) => return fault("loading a file failed", &err),
     };
-    if form.action == "link" {
-        create_link(&page, &user, &file, &form).await
-    } else {
-        share_with(&page, &user, &file, &form).await
+    match form.action.as_str() {
+        "link" => create_link(&page, &user, &file, &form).await,
+        "unshare" => unshare(&page, &user, &file, &form).await,
+        _ => share_with(&page, &user, &file, &form).await,
     }
+}
+
+/// Stops sharing with an address: whoever signs in with it loses the file at once (a 404 on
+/// their next request), and an address mistyped when sharing can be taken back before anyone
+/// registers it.
+async fn unshare(page: &Page, user: &User, file: &FileRow, form: &ShareForm) -> Response {
+    let Ok(email) = Email::parse(form.email.trim()) else {
+        return not_found(page);
+    };
+    let removed = sqlx::query("DELETE FROM drop_shares WHERE file_id = ? AND email_key = ?")
+        .bind(&file.id)
+        .bind(email.key())
+        .execute(&page.state.db)
+        .await;
+    match removed {
+        Ok(done) if done.rows_affected() == 0 => return not_found(page),
+        Ok(_) => {}
+        Err(err) => return fault("removing a share failed", &err),
+    }
+    tracing::info!(user_id = user.id, file_id = %file.id, "file no longer shared with an address");
+    page.flash(
+        "ok",
+        &format!("{} no longer has access to this file.", email.as_str()),
+    );
+    see_other(&format!("/files/{}", file.id))
 }
 
 /// Shares with an address. The answer is the same whether or not an account uses it: the share

@@ -746,6 +746,49 @@ async fn a_file_shared_with_a_user_is_theirs_to_see_and_no_answer_reveals_accoun
     .await;
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("Enter an email address"));
+
+    // Bob cannot take another recipient off; Alice takes Bob and the mistyped address off,
+    // and Bob loses the file at once.
+    let path = format!("/files/{id}/share");
+    let unshare = |client, email: &'static str| {
+        let path = &path;
+        let app = &app;
+        async move {
+            post_form(
+                client,
+                app,
+                path,
+                &[("action", "unshare"), ("email", email)],
+            )
+            .await
+        }
+    };
+    assert_eq!(unshare(&bob, "nobody@example.com").await.status(), 404);
+    let page = get(&alice, &app, &format!("/files/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Stop sharing with bob@example.com")
+            || page.contains("Stop sharing with Bob@example.com")
+    );
+    assert_eq!(unshare(&alice, BOB).await.status(), 303);
+    assert_eq!(unshare(&alice, "nobody@example.com").await.status(), 303);
+    assert_eq!(
+        unshare(&alice, "nobody@example.com").await.status(),
+        404,
+        "an address not shared with"
+    );
+    assert_eq!(get(&bob, &app, &format!("/files/{id}")).await.status(), 404);
+    assert_eq!(
+        get(&bob, &app, &format!("/files/{id}/download"))
+            .await
+            .status(),
+        404
+    );
+    let list = get(&bob, &app, "/files").await.text().await.unwrap();
+    assert!(!list.contains(&format!("/files/{id}")));
     app.stop().await;
 }
 
