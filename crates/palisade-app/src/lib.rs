@@ -117,7 +117,43 @@ fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(path)
-        .with_context(|| format!("creating the data directory {}", path.display()))
+        .with_context(|| format!("creating the data directory {}", path.display()))?;
+    restrict_to_owner(path)
+}
+
+/// The data directory holds the secret key, password hashes and two-factor secrets, and the
+/// files under it are created with the process's umask: a directory that already existed
+/// open to other users is closed to them, or the start is refused.
+#[cfg(unix)]
+fn restrict_to_owner(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("reading the data directory {}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).with_context(
+            || {
+                format!(
+                    "the data directory {} is open to other users (mode {:o}) and could not be \
+                     restricted; run `chmod 700` on it",
+                    path.display(),
+                    mode & 0o777
+                )
+            },
+        )?;
+        tracing::warn!(
+            path = %path.display(),
+            was = format!("{:o}", mode & 0o777),
+            "the data directory was open to other users; restricted it to its owner (700)"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_: &std::path::Path) -> anyhow::Result<()> {
+    Ok(())
 }
 
 /// The routes that may take an unsafe request without a CSRF token, each with its reason.

@@ -204,3 +204,22 @@ async fn development_key_and_certificate_are_made_once_and_reused() {
     );
     running.stop().await.unwrap();
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_data_directory_open_to_other_users_is_closed_to_them_at_start() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let settings = Settings {
+        data_dir: Some(dir.path().to_owned()),
+        public_url: Some("https://localhost:1".into()),
+        ..Settings::default()
+    };
+    let config = palisade_app::AppConfig::resolve(settings).unwrap();
+    let main = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let running = palisade_app::start_on(config, main, None).await.unwrap();
+    let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    running.stop().await.unwrap();
+}
