@@ -643,8 +643,22 @@ async fn forgot(FormPage(page): FormPage, Form(form): Form<EmailForm>) -> Respon
     )
 }
 
+/// The new-password form, for a link that still works (checked without using it up): a used,
+/// expired or altered link says so at once instead of after a new password is typed.
 async fn reset_form(FormPage(page): FormPage, Path(token): Path<String>) -> Response {
-    let _ = token;
+    match page
+        .state
+        .tokens
+        .peek(TokenKind::PasswordReset, &token)
+        .await
+    {
+        Ok(Subject::User(_)) => {}
+        Ok(Subject::Email(_)) => return reset_link_invalid(&page),
+        Err(palisade::auth::tokens::TokenError::Db(err)) => {
+            return fault("checking a reset link failed", &err);
+        }
+        Err(_) => return reset_link_invalid(&page),
+    }
     page.render(
         StatusCode::OK,
         "reset.html",

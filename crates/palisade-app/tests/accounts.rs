@@ -651,8 +651,17 @@ async fn a_password_reset_ends_every_session_and_its_link_works_once() {
         "the other session ended"
     );
 
+    // The form of a used link is not shown; a post to it (token from another form) fails.
+    let (status, html) = app.page(&client, &link).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("Link invalid or expired"));
     let resp = app
-        .submit(&client, &link, &link, &[("password", PASSWORD)])
+        .submit(
+            &client,
+            "/password/forgot",
+            &link,
+            &[("password", PASSWORD)],
+        )
         .await;
     assert_eq!(resp.status(), 400, "the link works once");
     let resp = app
@@ -736,12 +745,15 @@ async fn every_unused_reset_link_dies_with_a_reset_or_a_password_change() {
     let resp = app
         .submit(
             &client,
-            &older,
+            "/password/forgot",
             &older,
             &[("password", "Taken back by the mail reader 7")],
         )
         .await;
     assert_eq!(resp.status(), 400, "an older link outlived the reset");
+    let (status, html) = app.page(&client, &older).await;
+    assert_eq!(status, 400, "the form of a dead link is not shown");
+    assert!(html.contains("Link invalid or expired"));
 
     // A link mailed before a password change dies with the change.
     let before_change = request_reset(&app, &app.client()).await;
@@ -758,7 +770,7 @@ async fn every_unused_reset_link_dies_with_a_reset_or_a_password_change() {
     let resp = app
         .submit(
             &client,
-            &before_change,
+            "/password/forgot",
             &before_change,
             &[("password", "Taken back by the mail reader 7")],
         )
