@@ -34,7 +34,8 @@ enum Command {
     Secret(SecretCommand),
     /// Manage Drop's accounts in the data directory.
     User(UserArgs),
-    /// List routes for review.
+    /// Print the routes that take unsafe requests without a CSRF token, with the reason for
+    /// each, for review.
     Routes(RoutesArgs),
 }
 
@@ -94,7 +95,7 @@ enum UserCommand {
 
 #[derive(Debug, clap::Args)]
 struct RoutesArgs {
-    /// Only the routes exempt from CSRF checks, with the reason for each.
+    /// Print only the tab-separated list (method, path, reason), without the heading.
     #[arg(long)]
     csrf_exempt: bool,
 }

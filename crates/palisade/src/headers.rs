@@ -173,8 +173,10 @@ pub struct SecureHeadersLayer {
 #[derive(Debug)]
 struct Shared {
     hsts: Option<HeaderValue>,
+    /// The policy around its `{nonce}`; a policy without one is sent as `csp_before` alone.
     csp_before: String,
     csp_after: String,
+    csp_has_nonce: bool,
     fixed: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -190,9 +192,9 @@ impl SecureHeadersLayer {
         if let Some(path) = &config.csp_report_path {
             csp.push_str(&format!("; report-uri {path}; report-to csp"));
         }
-        let (csp_before, csp_after) = match csp.split_once("{nonce}") {
-            Some((a, b)) => (a.to_owned(), b.to_owned()),
-            None => (csp, String::new()),
+        let (csp_before, csp_after, csp_has_nonce) = match csp.split_once("{nonce}") {
+            Some((a, b)) => (a.to_owned(), b.to_owned(), true),
+            None => (csp, String::new(), false),
         };
         let mut fixed = vec![
             (header::X_FRAME_OPTIONS, value(config.frame_options)),
@@ -226,6 +228,7 @@ impl SecureHeadersLayer {
                 hsts,
                 csp_before,
                 csp_after,
+                csp_has_nonce,
                 fixed,
             }),
         }
@@ -296,10 +299,12 @@ impl Shared {
                 self.csp_before.len() + self.csp_after.len() + nonce.as_str().len() + 8,
             );
             csp.push_str(&self.csp_before);
-            csp.push_str("'nonce-");
-            csp.push_str(nonce.as_str());
-            csp.push('\'');
-            csp.push_str(&self.csp_after);
+            if self.csp_has_nonce {
+                csp.push_str("'nonce-");
+                csp.push_str(nonce.as_str());
+                csp.push('\'');
+                csp.push_str(&self.csp_after);
+            }
             if let Ok(v) = HeaderValue::from_str(&csp) {
                 slot.insert(v);
             }

@@ -216,11 +216,23 @@ impl RedirectToHttps {
     }
 
     /// An axum router that redirects every method and path.
+    ///
+    /// Its answers carry the security headers too, with a policy that allows nothing (they
+    /// have no content) and no HSTS (browsers ignore it over plain HTTP).
     pub fn router(self) -> Router {
-        Router::new().fallback(move |req: Request| {
-            let this = self.clone();
-            async move { this.respond(&req) }
-        })
+        let headers = crate::headers::SecureHeadersConfig {
+            hsts: None,
+            csp: "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+                .to_owned(),
+            csp_report_path: None,
+            ..crate::headers::SecureHeadersConfig::default()
+        };
+        Router::new()
+            .fallback(move |req: Request| {
+                let this = self.clone();
+                async move { this.respond(&req) }
+            })
+            .layer(crate::headers::SecureHeadersLayer::new(headers))
     }
 
     fn respond(&self, req: &Request) -> Response {
@@ -255,6 +267,32 @@ mod tests {
             r.location("http://evil.example/x"),
             "https://localhost:8443/"
         );
+    }
+
+    #[tokio::test]
+    async fn redirects_carry_the_security_headers_without_hsts() {
+        use tower::ServiceExt as _;
+        let router = RedirectToHttps::new(Url::parse("https://localhost:8443/").unwrap()).router();
+        let resp = router
+            .oneshot(
+                Request::get("/x")
+                    .header(header::HOST, "evil.example")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT);
+        let h = resp.headers();
+        assert_eq!(h[header::LOCATION], "https://localhost:8443/x");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+        let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(
+            csp.starts_with("default-src 'none'") && !csp.contains("nonce"),
+            "{csp}"
+        );
+        assert!(!h.contains_key(header::STRICT_TRANSPORT_SECURITY));
     }
 
     #[test]
