@@ -617,6 +617,23 @@ async fn every_open_redirect_form_of_next_falls_back_to_files() {
 
 // ----- password change and reset ------------------------------------------------------------
 
+/// A reset link that no longer works: its page says so, and a post to it (with a token from
+/// another form) changes nothing.
+async fn assert_reset_link_dead(app: &TestApp, client: &Client, link: &str, why: &str) {
+    let (status, html) = app.page(client, link).await;
+    assert_eq!(status, 400, "{why}: the form of a dead link is shown");
+    assert!(html.contains("Link invalid or expired"), "{why}");
+    let resp = app
+        .submit(
+            client,
+            "/password/forgot",
+            link,
+            &[("password", "Taken back by the mail reader 7")],
+        )
+        .await;
+    assert_eq!(resp.status(), 400, "{why}");
+}
+
 #[tokio::test]
 async fn a_password_reset_ends_every_session_and_its_link_works_once() {
     let app = TestApp::start(settings("open")).await;
@@ -651,19 +668,7 @@ async fn a_password_reset_ends_every_session_and_its_link_works_once() {
         "the other session ended"
     );
 
-    // The form of a used link is not shown; a post to it (token from another form) fails.
-    let (status, html) = app.page(&client, &link).await;
-    assert_eq!(status, 400);
-    assert!(html.contains("Link invalid or expired"));
-    let resp = app
-        .submit(
-            &client,
-            "/password/forgot",
-            &link,
-            &[("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(resp.status(), 400, "the link works once");
+    assert_reset_link_dead(&app, &client, &link, "the link works once").await;
     let resp = app
         .sign_in(&app.client(), "olga@example.com", PASSWORD)
         .await;
@@ -742,18 +747,7 @@ async fn every_unused_reset_link_dies_with_a_reset_or_a_password_change() {
         .submit(&client, &newer, &newer, &[("password", NEW_PASSWORD)])
         .await;
     assert_eq!(resp.status(), 303);
-    let resp = app
-        .submit(
-            &client,
-            "/password/forgot",
-            &older,
-            &[("password", "Taken back by the mail reader 7")],
-        )
-        .await;
-    assert_eq!(resp.status(), 400, "an older link outlived the reset");
-    let (status, html) = app.page(&client, &older).await;
-    assert_eq!(status, 400, "the form of a dead link is not shown");
-    assert!(html.contains("Link invalid or expired"));
+    assert_reset_link_dead(&app, &client, &older, "an older link outlived the reset").await;
 
     // A link mailed before a password change dies with the change.
     let before_change = request_reset(&app, &app.client()).await;
@@ -767,15 +761,13 @@ async fn every_unused_reset_link_dies_with_a_reset_or_a_password_change() {
         )
         .await;
     assert_eq!(resp.status(), 303);
-    let resp = app
-        .submit(
-            &client,
-            "/password/forgot",
-            &before_change,
-            &[("password", "Taken back by the mail reader 7")],
-        )
-        .await;
-    assert_eq!(resp.status(), 400, "a link outlived the password change");
+    assert_reset_link_dead(
+        &app,
+        &client,
+        &before_change,
+        "a link outlived the password change",
+    )
+    .await;
     let resp = app
         .sign_in(&app.client(), "rita@example.com", PASSWORD)
         .await;
