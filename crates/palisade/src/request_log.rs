@@ -80,7 +80,7 @@ where
                 };
                 let status = response.status().as_u16();
                 let latency_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-                tracing::info!(%method, route, status, latency_us, "request");
+                tracing::info!(%method, %route, status, latency_us, "request");
                 if let Ok(value) = HeaderValue::from_str(&id) {
                     response.headers_mut().insert("x-request-id", value);
                 }
