@@ -20,8 +20,7 @@ use std::time::Duration;
 use axum::Router;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto::Builder as AutoBuilder;
+use hyper_util::rt::TokioTimer;
 use rustls::ServerConfig;
 
 use crate::https::RedirectToHttps;
@@ -105,17 +104,13 @@ impl Server {
         let main = match self.transport {
             Transport::Tls(config) => {
                 let tls = RustlsConfig::from_config(config);
-                let mut server = axum_server::from_tcp_rustls(self.main, tls)?
-                    .handle(handle.clone())
-                    .first_request_timeout(self.client_timeout);
-                limit_slow_clients(server.http_builder(), self.client_timeout);
+                let server = axum_server::from_tcp_rustls(self.main, tls)?.handle(handle.clone());
+                let server = limit_slow_clients(server, self.client_timeout);
                 tokio::spawn(async move { server.serve(make).await })
             }
             Transport::BehindTlsProxy => {
-                let mut server = axum_server::from_tcp(self.main)?
-                    .handle(handle.clone())
-                    .first_request_timeout(self.client_timeout);
-                limit_slow_clients(server.http_builder(), self.client_timeout);
+                let server = axum_server::from_tcp(self.main)?.handle(handle.clone());
+                let server = limit_slow_clients(server, self.client_timeout);
                 tokio::spawn(async move { server.serve(make).await })
             }
         };
@@ -124,11 +119,8 @@ impl Server {
             let handle = handle.clone();
             let make = redirect.router().into_make_service();
             async move {
-                let mut server = axum_server::from_tcp(listener)?
-                    .handle(handle)
-                    .first_request_timeout(client_timeout);
-                limit_slow_clients(server.http_builder(), client_timeout);
-                server.serve(make).await
+                let server = axum_server::from_tcp(listener)?.handle(handle);
+                limit_slow_clients(server, client_timeout).serve(make).await
             }
         });
         let redirect = redirect.map(tokio::spawn);
@@ -149,7 +141,12 @@ impl Server {
 }
 
 /// The time limits of [`Server`]'s connections; see the [module docs](self).
-fn limit_slow_clients(builder: &mut AutoBuilder<TokioExecutor>, timeout: Duration) {
+fn limit_slow_clients<Acc>(
+    server: axum_server::Server<SocketAddr, Acc>,
+    timeout: Duration,
+) -> axum_server::Server<SocketAddr, Acc> {
+    let mut server = server.first_request_timeout(timeout);
+    let builder = server.http_builder();
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -159,6 +156,7 @@ fn limit_slow_clients(builder: &mut AutoBuilder<TokioExecutor>, timeout: Duratio
         .timer(TokioTimer::new())
         .keep_alive_interval(timeout)
         .keep_alive_timeout(timeout);
+    server
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
