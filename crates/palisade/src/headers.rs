@@ -173,10 +173,10 @@ pub struct SecureHeadersLayer {
 #[derive(Debug)]
 struct Shared {
     hsts: Option<HeaderValue>,
-    /// The policy around its `{nonce}`; a policy without one is sent as `csp_before` alone.
+    /// The policy up to its `{nonce}`, or all of it when it has none.
     csp_before: String,
-    csp_after: String,
-    csp_has_nonce: bool,
+    /// The rest after `{nonce}`; `None` when the policy has no nonce.
+    csp_after: Option<String>,
     fixed: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -192,9 +192,9 @@ impl SecureHeadersLayer {
         if let Some(path) = &config.csp_report_path {
             csp.push_str(&format!("; report-uri {path}; report-to csp"));
         }
-        let (csp_before, csp_after, csp_has_nonce) = match csp.split_once("{nonce}") {
-            Some((a, b)) => (a.to_owned(), b.to_owned(), true),
-            None => (csp, String::new(), false),
+        let (csp_before, csp_after) = match csp.split_once("{nonce}") {
+            Some((a, b)) => (a.to_owned(), Some(b.to_owned())),
+            None => (csp, None),
         };
         let mut fixed = vec![
             (header::X_FRAME_OPTIONS, value(config.frame_options)),
@@ -228,7 +228,6 @@ impl SecureHeadersLayer {
                 hsts,
                 csp_before,
                 csp_after,
-                csp_has_nonce,
                 fixed,
             }),
         }
@@ -295,15 +294,17 @@ impl Shared {
             }
         }
         if let header::Entry::Vacant(slot) = headers.entry(header::CONTENT_SECURITY_POLICY) {
-            let mut csp = String::with_capacity(
-                self.csp_before.len() + self.csp_after.len() + nonce.as_str().len() + 8,
-            );
+            let nonce_part = self
+                .csp_after
+                .as_ref()
+                .map_or(0, |after| after.len() + nonce.as_str().len() + 8);
+            let mut csp = String::with_capacity(self.csp_before.len() + nonce_part);
             csp.push_str(&self.csp_before);
-            if self.csp_has_nonce {
+            if let Some(after) = &self.csp_after {
                 csp.push_str("'nonce-");
                 csp.push_str(nonce.as_str());
                 csp.push('\'');
-                csp.push_str(&self.csp_after);
+                csp.push_str(after);
             }
             if let Ok(v) = HeaderValue::from_str(&csp) {
                 slot.insert(v);
