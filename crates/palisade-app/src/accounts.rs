@@ -646,18 +646,8 @@ async fn forgot(FormPage(page): FormPage, Form(form): Form<EmailForm>) -> Respon
 /// The new-password form, for a link that still works (checked without using it up): a used,
 /// expired or altered link says so at once instead of after a new password is typed.
 async fn reset_form(FormPage(page): FormPage, Path(token): Path<String>) -> Response {
-    match page
-        .state
-        .tokens
-        .peek(TokenKind::PasswordReset, &token)
-        .await
-    {
-        Ok(Subject::User(_)) => {}
-        Ok(Subject::Email(_)) => return reset_link_invalid(&page),
-        Err(palisade::auth::tokens::TokenError::Db(err)) => {
-            return fault("checking a reset link failed", &err);
-        }
-        Err(_) => return reset_link_invalid(&page),
+    if let Err(refusal) = reset_link_account(&page, &token).await {
+        return refusal;
     }
     page.render(
         StatusCode::OK,
@@ -678,17 +668,9 @@ async fn reset(
     Form(form): Form<PasswordForm>,
 ) -> Response {
     let state = page.state.clone();
-    let user = match state.tokens.peek(TokenKind::PasswordReset, &token).await {
-        Ok(Subject::User(id)) => match state.users.find_by_id(id).await {
-            Ok(Some(user)) => user,
-            Ok(None) => return reset_link_invalid(&page),
-            Err(err) => return fault("loading an account failed", &err),
-        },
-        Ok(Subject::Email(_)) => return reset_link_invalid(&page),
-        Err(palisade::auth::tokens::TokenError::Db(err)) => {
-            return fault("checking a reset link failed", &err);
-        }
-        Err(_) => return reset_link_invalid(&page),
+    let user = match reset_link_account(&page, &token).await {
+        Ok(user) => user,
+        Err(refusal) => return refusal,
     };
     let email = Email::parse(&user.email).ok();
     if let Err(err) = state.policy.check(&form.password, email.as_ref()).await {
@@ -729,6 +711,24 @@ async fn reset(
         "Your password was changed and every session signed out. Sign in with the new password.",
     );
     see_other("/login")
+}
+
+/// The account a reset link is for, checked without using the link up; the "invalid or
+/// expired" page for a used, expired or altered link or an account that is gone.
+async fn reset_link_account(page: &Page, token: &str) -> Result<User, Response> {
+    let state = &page.state;
+    match state.tokens.peek(TokenKind::PasswordReset, token).await {
+        Ok(Subject::User(id)) => match state.users.find_by_id(id).await {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(reset_link_invalid(page)),
+            Err(err) => Err(fault("loading an account failed", &err)),
+        },
+        Ok(Subject::Email(_)) => Err(reset_link_invalid(page)),
+        Err(palisade::auth::tokens::TokenError::Db(err)) => {
+            Err(fault("checking a reset link failed", &err))
+        }
+        Err(_) => Err(reset_link_invalid(page)),
+    }
 }
 
 /// Withdraws every unused password-reset link of the account.
@@ -804,20 +804,25 @@ struct ChangePasswordForm {
     password: String,
 }
 
-/// The answer to a password typed again on a signed-in page (changing the password, turning
-/// two-factor sign-in off).
-enum Reauth {
-    Ok,
-    Wrong,
-    /// Too many wrong passwords: wait this many seconds.
-    Throttled(u64),
-    Failed(Response),
+/// Why a password typed again on a signed-in page (changing the password, turning two-factor
+/// sign-in off) was refused.
+enum Refused {
+    /// Shown on the page the form is on: the status and the message.
+    OnPage(StatusCode, String),
+    /// A fault answered on its own.
+    Fault(Response),
 }
 
 /// Checks `password` against the signed-in user's hash, throttled and recorded exactly like a
 /// sign-in and on the same counter, so a stolen session cookie gives no faster way to guess
-/// the password than the sign-in form.
-async fn reauthenticate(page: &Page, user: &User, password: &str, what: &'static str) -> Reauth {
+/// the password than the sign-in form. `wrong` is the page's message for a wrong password.
+async fn reauthenticate(
+    page: &Page,
+    user: &User,
+    password: &str,
+    what: &'static str,
+    wrong: &str,
+) -> Result<(), Refused> {
     let state = &page.state;
     let key = Email::parse(&user.email).map_or_else(|_| user.email.to_lowercase(), |e| e.key());
     match state.throttle.check(&key, page.ip.0).await {
@@ -827,21 +832,25 @@ async fn reauthenticate(page: &Page, user: &User, password: &str, what: &'static
                 event(page, EventKind::Throttled).user(user.id).detail(what),
             )
             .await;
-            return Reauth::Throttled(d.delay.as_secs().max(1));
+            let wait = format!(
+                "Too many wrong passwords. Please wait {} seconds and try again.",
+                d.delay.as_secs().max(1)
+            );
+            return Err(Refused::OnPage(StatusCode::TOO_MANY_REQUESTS, wait));
         }
         Ok(_) => {}
-        Err(err) => return Reauth::Failed(fault("throttle failed", &err)),
+        Err(err) => return Err(Refused::Fault(fault("throttle failed", &err))),
     }
     let ok = match user.password_hash.as_deref() {
         Some(hash) => match state.hasher.verify(password, hash).await {
             Ok(v) => v.ok,
-            Err(err) => return Reauth::Failed(fault("verifying a password failed", &err)),
+            Err(err) => return Err(Refused::Fault(fault("verifying a password failed", &err))),
         },
         None => false,
     };
     if ok {
         let _ = state.throttle.record_success(&key, page.ip.0).await;
-        Reauth::Ok
+        Ok(())
     } else {
         let _ = state.throttle.record_failure(&key, page.ip.0).await;
         record(
@@ -851,12 +860,8 @@ async fn reauthenticate(page: &Page, user: &User, password: &str, what: &'static
                 .detail(what),
         )
         .await;
-        Reauth::Wrong
+        Err(Refused::OnPage(StatusCode::FORBIDDEN, wrong.to_owned()))
     }
-}
-
-fn wait_message(seconds: u64) -> String {
-    format!("Too many wrong passwords. Please wait {seconds} seconds and try again.")
 }
 
 async fn change_password(
@@ -868,19 +873,18 @@ async fn change_password(
         let events = Vec::<EventView>::new();
         page.render(status, "account.html", minijinja::context! { events => ser(&events), error => message, min_chars => page.state.policy.min_chars() })
     };
-    match reauthenticate(&page, &user, &form.current_password, "password change").await {
-        Reauth::Ok => {}
-        Reauth::Wrong => {
-            return fail(
-                &page,
-                StatusCode::FORBIDDEN,
-                "The current password is not right.",
-            );
-        }
-        Reauth::Throttled(seconds) => {
-            return fail(&page, StatusCode::TOO_MANY_REQUESTS, &wait_message(seconds));
-        }
-        Reauth::Failed(response) => return response,
+    match reauthenticate(
+        &page,
+        &user,
+        &form.current_password,
+        "password change",
+        "The current password is not right.",
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(Refused::OnPage(status, message)) => return fail(&page, status, &message),
+        Err(Refused::Fault(response)) => return response,
     }
     let email = Email::parse(&user.email).ok();
     if let Err(err) = state.policy.check(&form.password, email.as_ref()).await {
@@ -1111,35 +1115,29 @@ async fn two_factor_change(
             see_other("/account/2fa")
         }
         "disable" => {
-            let (status, error) = match reauthenticate(
+            match reauthenticate(
                 &page,
                 &user,
                 &form.password,
                 "turning two-factor off",
+                "The password is not right.",
             )
             .await
             {
-                Reauth::Ok => (StatusCode::OK, String::new()),
-                Reauth::Wrong => (
-                    StatusCode::FORBIDDEN,
-                    "The password is not right.".to_owned(),
-                ),
-                Reauth::Throttled(seconds) => {
-                    (StatusCode::TOO_MANY_REQUESTS, wait_message(seconds))
+                Ok(()) => {}
+                Err(Refused::OnPage(status, error)) => {
+                    let remaining = state
+                        .two_factor
+                        .remaining_recovery_codes(user.id)
+                        .await
+                        .unwrap_or(0);
+                    return page.render(
+                        status,
+                        "two_factor.html",
+                        minijinja::context! { enabled => true, remaining, error },
+                    );
                 }
-                Reauth::Failed(response) => return response,
-            };
-            if status != StatusCode::OK {
-                let remaining = state
-                    .two_factor
-                    .remaining_recovery_codes(user.id)
-                    .await
-                    .unwrap_or(0);
-                return page.render(
-                    status,
-                    "two_factor.html",
-                    minijinja::context! { enabled => true, remaining, error },
-                );
+                Err(Refused::Fault(response)) => return response,
             }
             if let Err(err) = state.users.clear_totp(user.id).await {
                 return fault("turning TOTP off failed", &err);
