@@ -18,7 +18,7 @@
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
@@ -103,19 +103,10 @@ pub(crate) fn buffered<W: Write + Send + 'static>(
 fn flush_until_stopped<W: Write>(shared: &Shared, mut out: W, interval: Duration) {
     let mut spare = Vec::with_capacity(BATCH);
     loop {
-        let mut pending = shared.pending();
-        let deadline = Instant::now() + interval;
-        while !pending.urgent && !pending.stop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            pending = shared
-                .wake
-                .wait_timeout(pending, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let (mut pending, _) = shared
+            .wake
+            .wait_timeout_while(shared.pending(), interval, |p| !p.urgent && !p.stop)
+            .unwrap_or_else(PoisonError::into_inner);
         std::mem::swap(&mut pending.bytes, &mut spare);
         let dropped = std::mem::take(&mut pending.dropped);
         let stop = pending.stop;
@@ -232,6 +223,8 @@ impl<'a> MakeWriter<'a> for Buffered {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     /// A `Write` whose bytes the test can read while the flusher owns it; `stalled` makes
